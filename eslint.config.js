@@ -1,0 +1,34 @@
+// Lint keeps functions small and promises handled (STYLE.md habit 10).
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'dist/**', 'charts/**', 'manifests/**', 'crds/**'] },
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/explicit-module-boundary-types': 'error',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      complexity: ['error', 25],
+      'max-params': ['error', 5],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "ThrowStatement > NewExpression[callee.name='Error']",
+          message: 'Throw a PorticoError (src/errors.ts) with a code, source and retry flag.',
+        },
+      ],
+    },
+  },
+  {
+    files: ['test/**', 'examples/**', 'eslint.config.js'],
+    rules: {
+      'no-restricted-syntax': 'off',
+      '@typescript-eslint/explicit-module-boundary-types': 'off',
+      '@typescript-eslint/no-non-null-assertion': 'off',
+    },
+  },
+);

@@ -1,0 +1,26 @@
+/**
+ * Portico's framework API: build a proxy by implementing ProxyHttp and running it on a Server.
+ */
+export { Server, availableCores } from './server/index.ts';
+export type {
+  ServerOptions,
+  Service,
+  ListeningService,
+  BackgroundService,
+  ServiceContext,
+} from './server/index.ts';
+export { httpProxyService, Session, HeaderList, ResponseHeader } from './proxy/index.ts';
+export type {
+  ProxyHttp,
+  MaybePromise,
+  RequestFilterResult,
+  ConnectFailureDecision,
+  UpstreamRequest,
+  HttpProxyServiceOptions,
+  DownstreamLimits,
+} from './proxy/index.ts';
+export { HttpPeer, loadClientCertificate, clientCertificateFromPem } from './upstream/index.ts';
+export type { HttpPeerOptions, PeerTimeouts, ClientCertificate } from './upstream/index.ts';
+export { PorticoError, InvalidArgumentError, ConfigError } from './errors.ts';
+export type { ErrorCode, ErrorSource, FieldError } from './errors.ts';
+export { createLogger } from './observability/index.ts';

@@ -1,0 +1,190 @@
+/**
+ * Header handling on the request path. Headers travel as flat `[name, value, name, value]` arrays, the
+ * shape node:http receives and undici sends, so forwarding a request builds no intermediate object.
+ */
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) plus their common non-standard relatives; lower case. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'http2-settings',
+]);
+
+/** Case-insensitive, order-preserving, multi-valued header list over a flat name/value array. */
+export class HeaderList {
+  readonly raw: string[];
+
+  constructor(raw: string[] = []) {
+    this.raw = raw;
+  }
+
+  /** The first value of a header, or undefined. */
+  get(name: string): string | undefined {
+    const raw = this.raw;
+    for (let i = 0; i < raw.length; i += 2) {
+      if (equalsIgnoreCase(raw[i]!, name)) return raw[i + 1];
+    }
+    return undefined;
+  }
+
+  /** Every value of a header, in order. */
+  getAll(name: string): string[] {
+    const values: string[] = [];
+    for (let i = 0; i < this.raw.length; i += 2) {
+      if (equalsIgnoreCase(this.raw[i]!, name)) values.push(this.raw[i + 1]!);
+    }
+    return values;
+  }
+
+  has(name: string): boolean {
+    return this.get(name) !== undefined;
+  }
+
+  /** Replaces every value of `name` with one value. */
+  set(name: string, value: string): void {
+    this.remove(name);
+    this.raw.push(name, value);
+  }
+
+  /** Adds a value, keeping existing ones (a repeated header line). */
+  append(name: string, value: string): void {
+    this.raw.push(name, value);
+  }
+
+  remove(name: string): void {
+    const raw = this.raw;
+    let out = 0;
+    for (let i = 0; i < raw.length; i += 2) {
+      if (!equalsIgnoreCase(raw[i]!, name)) {
+        raw[out++] = raw[i]!;
+        raw[out++] = raw[i + 1]!;
+      }
+    }
+    raw.length = out;
+  }
+}
+
+function equalsIgnoreCase(a: string, b: string): boolean {
+  return a.length === b.length && (a === b || a.toLowerCase() === b.toLowerCase());
+}
+
+/** Response status and headers (names lower case, repeated headers as arrays), changeable by filters. */
+export class ResponseHeader {
+  status: number;
+  readonly headers: Record<string, string | string[]>;
+
+  constructor(status: number, headers: Record<string, string | string[]> = {}) {
+    this.status = status;
+    this.headers = headers;
+  }
+
+  get(name: string): string | undefined {
+    const value = this.headers[name.toLowerCase()];
+    return Array.isArray(value) ? value[0] : value;
+  }
+
+  set(name: string, value: string | string[]): void {
+    this.headers[name.toLowerCase()] = value;
+  }
+
+  append(name: string, value: string): void {
+    const key = name.toLowerCase();
+    const existing = this.headers[key];
+    if (existing === undefined) this.headers[key] = value;
+    else this.headers[key] = Array.isArray(existing) ? [...existing, value] : [existing, value];
+  }
+
+  remove(name: string): void {
+    delete this.headers[name.toLowerCase()];
+  }
+}
+
+/** Names listed in a Connection header, which are hop-by-hop for this message only. */
+function connectionTokens(value: string | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  const tokens = new Set<string>();
+  for (const token of value.split(',')) {
+    const t = token.trim().toLowerCase();
+    if (t !== '' && t !== 'close' && t !== 'keep-alive') tokens.add(t);
+  }
+  return tokens.size === 0 ? undefined : tokens;
+}
+
+export interface ForwardingInfo {
+  clientAddress: string;
+  /** `http` or `https`: how the client reached us. */
+  protocol: string;
+  /** Value for `Via`, e.g. `1.1 portico`. */
+  via: string;
+}
+
+/**
+ * Builds the upstream header list from node's `rawHeaders`: drops hop-by-hop headers and those the
+ * Connection header names, and `Expect` (node already answered 100-continue), then appends
+ * `X-Forwarded-For` (to any the client sent), sets `X-Forwarded-Proto` and `X-Forwarded-Host` unless present
+ * from a trusted hop, and appends `Via`.
+ */
+export function forwardRequestHeaders(rawHeaders: string[], info: ForwardingInfo): HeaderList {
+  let connection: string | undefined;
+  let forwardedFor: string | undefined;
+  let host: string | undefined;
+  let via: string | undefined;
+  let forwardedProto = false;
+  let forwardedHost = false;
+  const out: string[] = [];
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    const value = rawHeaders[i + 1]!;
+    const lower = name.toLowerCase();
+    switch (lower) {
+      case 'connection':
+        connection = connection === undefined ? value : `${connection},${value}`;
+        continue;
+      case 'x-forwarded-for':
+        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        continue;
+      case 'via':
+        via = via === undefined ? value : `${via}, ${value}`;
+        continue;
+      case 'expect':
+        continue;
+      case 'host':
+        host = value;
+        break;
+      case 'x-forwarded-proto':
+        forwardedProto = true;
+        break;
+      case 'x-forwarded-host':
+        forwardedHost = true;
+        break;
+    }
+    if (HOP_BY_HOP.has(lower)) continue;
+    out.push(name, value);
+  }
+  const listed = connectionTokens(connection);
+  const headers = new HeaderList(out);
+  if (listed !== undefined) for (const name of listed) headers.remove(name);
+  out.push(
+    'x-forwarded-for',
+    forwardedFor === undefined ? info.clientAddress : `${forwardedFor}, ${info.clientAddress}`,
+  );
+  if (!forwardedProto) out.push('x-forwarded-proto', info.protocol);
+  if (!forwardedHost && host !== undefined) out.push('x-forwarded-host', host);
+  out.push('via', via === undefined ? info.via : `${via}, ${info.via}`);
+  return headers;
+}
+
+/** Removes hop-by-hop headers, and those named by Connection, from an upstream response in place. */
+export function stripResponseHopByHop(headers: Record<string, string | string[]>): void {
+  const connection = headers.connection;
+  const listed = connectionTokens(Array.isArray(connection) ? connection.join(',') : connection);
+  for (const name of HOP_BY_HOP) delete headers[name];
+  if (listed !== undefined) for (const name of listed) delete headers[name];
+}

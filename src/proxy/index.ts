@@ -1,0 +1,13 @@
+export type {
+  ProxyHttp,
+  MaybePromise,
+  RequestFilterResult,
+  ConnectFailureDecision,
+  UpstreamRequest,
+} from './proxy-http.ts';
+export { Session } from './session.ts';
+export { HeaderList, ResponseHeader, forwardRequestHeaders, stripResponseHopByHop } from './headers.ts';
+export { ProxyEngine } from './engine.ts';
+export type { ProxyEngineOptions } from './engine.ts';
+export { httpProxyService } from './service.ts';
+export type { HttpProxyServiceOptions, DownstreamLimits } from './service.ts';

@@ -1,0 +1,90 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { HttpPeer } from '../upstream/index.ts';
+import type { PorticoError } from '../errors.ts';
+
+/**
+ * One downstream request and its response, as the ProxyHttp phases see it. The session also records what
+ * happened (peer, attempts, status, byte counts, timings) for `logging`.
+ */
+export class Session {
+  readonly request: IncomingMessage;
+  readonly response: ServerResponse;
+  /** `performance.now()` when the request arrived. */
+  readonly startedAt: number;
+  /** 1 for the first attempt; grows with each retry after `failToConnect`. */
+  attempt = 1;
+  /** Peers already tried and failed, oldest first; a retrying `upstreamPeer` should avoid them. */
+  readonly triedPeers: HttpPeer[] = [];
+  /** The peer of the current (or last) attempt. */
+  peer: HttpPeer | undefined;
+  /** Status of the response sent downstream, once sent. */
+  status = 0;
+  /** Response body bytes written downstream. */
+  bytesSent = 0;
+  /** `performance.now()` when upstream response headers arrived. */
+  upstreamHeadersAt = 0;
+  /** Deadline for the whole request, from its arrival (Gateway API `timeouts.request`); set by a filter. */
+  requestTimeoutMs: number | undefined;
+  /** Deadline for each upstream attempt (Gateway API `timeouts.backendRequest`); set by a filter. */
+  backendRequestTimeoutMs: number | undefined;
+  /** Set when the request ended in error. */
+  error: PorticoError | undefined;
+
+  constructor(request: IncomingMessage, response: ServerResponse, startedAt: number) {
+    this.request = request;
+    this.response = response;
+    this.startedAt = startedAt;
+  }
+
+  get method(): string {
+    return this.request.method!;
+  }
+
+  /** Path and query as received, e.g. `/a?b=1`. */
+  get path(): string {
+    return this.request.url!;
+  }
+
+  /** The Host header (or HTTP/2 `:authority`), port included when the client sent one. */
+  get host(): string | undefined {
+    return this.request.headers.host;
+  }
+
+  /** A request header's value; repeated headers are joined as node joins them. */
+  header(name: string): string | undefined {
+    const value = this.request.headers[name.toLowerCase()];
+    return Array.isArray(value) ? value.join(', ') : value;
+  }
+
+  get clientAddress(): string {
+    return this.request.socket.remoteAddress ?? '';
+  }
+
+  /** True when the client connected over TLS. */
+  get secure(): boolean {
+    return (this.request.socket as TLSSocket).encrypted === true;
+  }
+
+  /** True once response headers went downstream: from then on a failure can only close the connection. */
+  get responseStarted(): boolean {
+    return this.response.headersSent;
+  }
+
+  /**
+   * Writes a complete local response, e.g. from `requestFilter` (which then returns `'responded'`).
+   * A string body is sent as UTF-8 with a text/plain type unless `headers` names one.
+   */
+  respond(status: number, body: string | Buffer = '', headers: Record<string, string | string[]> = {}): void {
+    const payload = typeof body === 'string' ? Buffer.from(body) : body;
+    const res = this.response;
+    res.statusCode = status;
+    for (const name of Object.keys(headers)) res.setHeader(name, headers[name]!);
+    if (!res.hasHeader('content-type') && payload.length > 0)
+      res.setHeader('content-type', 'text/plain; charset=utf-8');
+    res.setHeader('content-length', payload.length);
+    this.status = status;
+    this.bytesSent += payload.length;
+    res.end(this.method === 'HEAD' ? undefined : payload);
+  }
+}

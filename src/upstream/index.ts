@@ -1,0 +1,4 @@
+export { HttpPeer, loadClientCertificate, clientCertificateFromPem } from './peer.ts';
+export type { HttpPeerOptions, PeerTimeouts, ClientCertificate, Alpn } from './peer.ts';
+export { PeerPools } from './pools.ts';
+export type { PeerPoolsOptions, PoolCounters } from './pools.ts';
