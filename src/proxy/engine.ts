@@ -196,7 +196,9 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     const { proxy } = this.engine;
-    const data = proxy.responseBodyFilter ? proxy.responseBodyFilter(this.session, chunk, false, this.ctx) : chunk;
+    const data = proxy.responseBodyFilter
+      ? proxy.responseBodyFilter(this.session, chunk, false, this.ctx)
+      : chunk;
     if (data.length === 0) return;
     this.session.bytesSent += data.length;
     const res = this.session.response;

@@ -9,5 +9,5 @@ export { Session } from './session.ts';
 export { HeaderList, ResponseHeader, forwardRequestHeaders, stripResponseHopByHop } from './headers.ts';
 export { ProxyEngine } from './engine.ts';
 export type { ProxyEngineOptions } from './engine.ts';
-export { httpProxyService } from './service.ts';
+export { httpProxyService, HttpProxyService } from './service.ts';
 export type { HttpProxyServiceOptions, DownstreamLimits } from './service.ts';

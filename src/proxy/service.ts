@@ -58,11 +58,12 @@ const DEFAULT_LIMITS: DownstreamLimits = {
 export function httpProxyService<CTX>(
   proxy: ProxyHttp<CTX>,
   options: HttpProxyServiceOptions,
-): ListeningService {
+): HttpProxyService<CTX> {
   return new HttpProxyService(proxy, options);
 }
 
-class HttpProxyService<CTX> implements ListeningService {
+/** The listening service built by {@link httpProxyService}. */
+export class HttpProxyService<CTX> implements ListeningService {
   readonly kind = 'listening';
   readonly name: string;
   readonly #proxy: ProxyHttp<CTX>;

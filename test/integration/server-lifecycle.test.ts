@@ -1,0 +1,123 @@
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { startOrigin, get, closedPort } from '../helpers/servers.ts';
+import { spawnFixture, waitReady, exitOf, eventually } from '../helpers/process.ts';
+
+const FIXTURE = new URL('../fixtures/cluster-proxy.ts', import.meta.url).pathname;
+
+function workerPids(primaryPid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(primaryPid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+describe('Server with worker processes', () => {
+  test('SIGTERM finishes an in-flight slow response, then exits 0', async () => {
+    let requestArrived: () => void = () => undefined;
+    const arrived = new Promise<void>((resolve) => (requestArrived = resolve));
+    const origin = await startOrigin((req, res) => {
+      if (req.url === '/slow') {
+        requestArrived();
+        setTimeout(() => res.end('finished after drain'), 800);
+      } else res.end('fast');
+    });
+    const [port, admin] = [await closedPort(), await closedPort()];
+    const proxy = spawnFixture(FIXTURE, {
+      UPSTREAM: origin.address,
+      LISTEN: `127.0.0.1:${port}`,
+      ADMIN: `127.0.0.1:${admin}`,
+      WORKERS: '2',
+      GRACE_MS: '5000',
+    });
+    try {
+      await waitReady(admin);
+      const slow = get(`http://127.0.0.1:${port}/slow`);
+      await arrived;
+      proxy.kill('SIGTERM');
+      const res = await slow;
+      assert.equal(res.status, 200);
+      assert.equal(res.body.toString(), 'finished after drain');
+      const exit = await exitOf(proxy);
+      assert.deepEqual(exit, { code: 0, signal: null }, proxy.output());
+      await assert.rejects(get(`http://127.0.0.1:${port}/`), /ECONNREFUSED/);
+    } finally {
+      proxy.kill('SIGKILL');
+      await origin.close();
+    }
+  });
+
+  test('a killed worker is replaced while the other keeps answering', async () => {
+    const origin = await startOrigin((_req, res) => res.end('ok'));
+    const [port, admin] = [await closedPort(), await closedPort()];
+    const proxy = spawnFixture(FIXTURE, {
+      UPSTREAM: origin.address,
+      LISTEN: `127.0.0.1:${port}`,
+      ADMIN: `127.0.0.1:${admin}`,
+      WORKERS: '2',
+    });
+    try {
+      await waitReady(admin);
+      const before = workerPids(proxy.pid!);
+      assert.equal(before.length, 2, proxy.output());
+      process.kill(before[0]!, 'SIGKILL');
+      // The surviving worker serves every request while the replacement starts.
+      let served = 0;
+      for (let i = 0; i < 30; i++) {
+        const res = await get(`http://127.0.0.1:${port}/`);
+        assert.equal(res.status, 200);
+        served++;
+      }
+      assert.equal(served, 30);
+      const after = await eventually<number[]>(
+        () => {
+          const pids = workerPids(proxy.pid!);
+          if (pids.length !== 2 || pids.includes(before[0]!)) throw new Error(`workers ${pids.join(',')}`);
+          return pids;
+        },
+        10_000,
+        'worker replaced',
+      );
+      assert.ok(after.includes(before[1]!), 'the healthy worker was left alone');
+      await waitReady(admin);
+      proxy.kill('SIGTERM');
+      assert.equal((await exitOf(proxy)).code, 0);
+    } finally {
+      proxy.kill('SIGKILL');
+      await origin.close();
+    }
+  });
+
+  test('SIGINT exits at once, even with a request in flight', async () => {
+    const origin = await startOrigin((_req, res) => void setTimeout(() => res.end('late'), 5_000).unref());
+    const [port, admin] = [await closedPort(), await closedPort()];
+    const proxy = spawnFixture(FIXTURE, {
+      UPSTREAM: origin.address,
+      LISTEN: `127.0.0.1:${port}`,
+      ADMIN: `127.0.0.1:${admin}`,
+      WORKERS: '1',
+      GRACE_MS: '30000',
+    });
+    try {
+      await waitReady(admin);
+      const pending = get(`http://127.0.0.1:${port}/`).catch((e: Error) => e);
+      await eventually(() => {
+        if (origin.requests === 0) throw new Error('not yet');
+      });
+      const started = Date.now();
+      proxy.kill('SIGINT');
+      await exitOf(proxy);
+      assert.ok(Date.now() - started < 3_000, 'fast exit');
+      assert.ok((await pending) instanceof Error);
+    } finally {
+      proxy.kill('SIGKILL');
+      await origin.close();
+    }
+  });
+});

@@ -1,0 +1,130 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  HeaderList,
+  ResponseHeader,
+  forwardRequestHeaders,
+  stripResponseHopByHop,
+} from '../../../src/proxy/index.ts';
+
+const info = { clientAddress: '10.0.0.1', protocol: 'https', via: '1.1 portico' };
+
+test('HeaderList is case-insensitive, keeps order and repeated values', () => {
+  const h = new HeaderList(['Accept', 'a', 'X-Multi', '1', 'x-multi', '2']);
+  assert.equal(h.get('accept'), 'a');
+  assert.deepEqual(h.getAll('X-MULTI'), ['1', '2']);
+  h.set('x-multi', '3');
+  assert.deepEqual(h.raw, ['Accept', 'a', 'x-multi', '3']);
+  h.append('accept', 'b');
+  h.remove('ACCEPT');
+  assert.deepEqual(h.raw, ['x-multi', '3']);
+  assert.equal(h.has('accept'), false);
+});
+
+test('forwardRequestHeaders: the table of what is dropped, kept and added', () => {
+  const cases: Array<{ name: string; raw: string[]; expect: string[] }> = [
+    {
+      name: 'plain request gains forwarding headers',
+      raw: ['Host', 'a.example', 'Accept', '*/*'],
+      expect: [
+        'Host',
+        'a.example',
+        'Accept',
+        '*/*',
+        'x-forwarded-for',
+        '10.0.0.1',
+        'x-forwarded-proto',
+        'https',
+        'x-forwarded-host',
+        'a.example',
+        'via',
+        '1.1 portico',
+      ],
+    },
+    {
+      name: 'hop-by-hop, Connection-listed and Expect removed',
+      raw: [
+        'Host',
+        'h',
+        'Connection',
+        'X-Secret, close',
+        'X-Secret',
+        's',
+        'Keep-Alive',
+        '1',
+        'TE',
+        'trailers',
+        'Upgrade',
+        'h2c',
+        'Expect',
+        '100-continue',
+        'Transfer-Encoding',
+        'chunked',
+      ],
+      expect: [
+        'Host',
+        'h',
+        'x-forwarded-for',
+        '10.0.0.1',
+        'x-forwarded-proto',
+        'https',
+        'x-forwarded-host',
+        'h',
+        'via',
+        '1.1 portico',
+      ],
+    },
+    {
+      name: 'existing chain is appended to; proto and host from a previous hop are kept',
+      raw: [
+        'Host',
+        'h',
+        'X-Forwarded-For',
+        '1.1.1.1',
+        'x-forwarded-for',
+        '2.2.2.2',
+        'X-Forwarded-Proto',
+        'http',
+        'X-Forwarded-Host',
+        'orig',
+        'Via',
+        '1.0 cdn',
+      ],
+      expect: [
+        'Host',
+        'h',
+        'X-Forwarded-Proto',
+        'http',
+        'X-Forwarded-Host',
+        'orig',
+        'x-forwarded-for',
+        '1.1.1.1, 2.2.2.2, 10.0.0.1',
+        'via',
+        '1.0 cdn, 1.1 portico',
+      ],
+    },
+  ];
+  for (const c of cases) assert.deepEqual(forwardRequestHeaders(c.raw, info).raw, c.expect, c.name);
+});
+
+test('stripResponseHopByHop removes standard hop-by-hop headers and Connection-listed ones', () => {
+  const headers: Record<string, string | string[]> = {
+    connection: 'x-a, keep-alive',
+    'keep-alive': 'timeout=5',
+    'transfer-encoding': 'chunked',
+    'x-a': '1',
+    'x-b': '2',
+  };
+  stripResponseHopByHop(headers);
+  assert.deepEqual(headers, { 'x-b': '2' });
+});
+
+test('ResponseHeader set/append/remove keep names lower case', () => {
+  const r = new ResponseHeader(200, { 'set-cookie': 'a=1' });
+  r.append('Set-Cookie', 'b=2');
+  r.set('X-New', 'v');
+  assert.deepEqual(r.headers, { 'set-cookie': ['a=1', 'b=2'], 'x-new': 'v' });
+  r.remove('X-NEW');
+  assert.equal(r.get('x-new'), undefined);
+  assert.equal(r.get('set-cookie'), 'a=1');
+});
