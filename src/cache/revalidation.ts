@@ -1,0 +1,83 @@
+/**
+ * Conditional revalidation (RFC 9111 §4.3): the validators to send, and how a 304 refreshes the
+ * stored response without its body being sent again.
+ */
+import { firstHeaderValue, type HeaderMap } from './types.ts';
+
+/**
+ * RFC 9111 §3.1: fields a cache must not keep, because they describe one connection, not the
+ * resource. Fields named in `Connection` are removed too (see {@link stripHopByHop}).
+ */
+const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authentication-info',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/**
+ * RFC 9111 §3.2: a 304 must not change how the stored body is framed or encoded, so these keep
+ * their stored values. Content-Length is the one the RFC names; the others describe the same bytes.
+ */
+const NOT_UPDATED_BY_304: ReadonlySet<string> = new Set([
+  'content-length',
+  'content-encoding',
+  'content-range',
+]);
+
+/** A copy of `headers` without hop-by-hop fields, including those listed in `Connection`. */
+export function stripHopByHop(headers: HeaderMap): HeaderMap {
+  const listed = connectionListed(headers);
+  const out: HeaderMap = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+function connectionListed(headers: HeaderMap): Set<string> {
+  const raw = headers.connection;
+  if (raw === undefined) return new Set();
+  const lines = Array.isArray(raw) ? raw : [raw];
+  return new Set(lines.flatMap((line) => line.split(',')).map((n) => n.trim().toLowerCase()));
+}
+
+/**
+ * Validators for a conditional request built from a stored response. Empty when the response has
+ * none, and then the "revalidation" is a plain fetch whose 200 replaces the entry.
+ */
+export function conditionalHeaders(stored: HeaderMap): Record<string, string> {
+  const out: Record<string, string> = {};
+  const etag = firstHeaderValue(stored, 'etag');
+  const lastModified = firstHeaderValue(stored, 'last-modified');
+  if (etag !== undefined) out['if-none-match'] = etag;
+  if (lastModified !== undefined) out['if-modified-since'] = lastModified;
+  return out;
+}
+
+/**
+ * RFC 9111 §4.3.4: a 304 refreshes a stored response only when it is about the same
+ * representation. A 304 carrying a different strong ETag is about some other representation; the
+ * caller should then fetch unconditionally.
+ */
+export function notModifiedMatches(stored: HeaderMap, notModified: HeaderMap): boolean {
+  const fresh = firstHeaderValue(notModified, 'etag');
+  if (fresh === undefined || fresh.startsWith('W/')) return true;
+  return firstHeaderValue(stored, 'etag') === fresh;
+}
+
+/** RFC 9111 §3.2: the stored header updated with every field of the 304, with the exceptions above. */
+export function mergeNotModified(stored: HeaderMap, notModified: HeaderMap): HeaderMap {
+  const merged: HeaderMap = { ...stored };
+  for (const [name, value] of Object.entries(stripHopByHop(notModified))) {
+    if (!NOT_UPDATED_BY_304.has(name)) merged[name] = value;
+  }
+  return merged;
+}
