@@ -5,8 +5,16 @@
  */
 import type { HeaderModifier, PathModifier, RequestRedirect, URLRewrite } from './schema.ts';
 
-/** A Node-style header object with lower-case keys (IncomingHttpHeaders, OutgoingHttpHeaders). */
-export type HeaderBag = Record<string, string | string[] | number | undefined>;
+/**
+ * What a header modifier needs from a header collection; the proxy's request `HeaderList` and
+ * `ResponseHeader` both provide it. Names are compared case-insensitively by the implementation.
+ */
+export interface HeaderTarget {
+  get(name: string): string | undefined;
+  set(name: string, value: string): void;
+  append(name: string, value: string): void;
+  remove(name: string): void;
+}
 
 export interface CompiledHeaderModifier {
   readonly set: readonly (readonly [name: string, value: string])[];
@@ -29,16 +37,14 @@ export function compileHeaderModifier(m: HeaderModifier): CompiledHeaderModifier
  * with a comma as Gateway API's conformance suite expects, except `set-cookie`, whose values must
  * stay separate lines and so become an array.
  */
-export function applyHeaderModifier(m: CompiledHeaderModifier, headers: HeaderBag): void {
-  for (const [name, value] of m.set) headers[name] = value;
+export function applyHeaderModifier(m: CompiledHeaderModifier, headers: HeaderTarget): void {
+  for (const [name, value] of m.set) headers.set(name, value);
   for (const [name, value] of m.add) {
-    const existing = headers[name];
-    if (existing === undefined) headers[name] = value;
-    else if (Array.isArray(existing)) headers[name] = [...existing, value];
-    else if (name === 'set-cookie') headers[name] = [String(existing), value];
-    else headers[name] = `${existing},${value}`;
+    const existing = headers.get(name);
+    if (existing === undefined || name === 'set-cookie') headers.append(name, value);
+    else headers.set(name, `${existing},${value}`);
   }
-  for (const name of m.remove) delete headers[name];
+  for (const name of m.remove) headers.remove(name);
 }
 
 /** A path modifier with its replacement pre-trimmed of a trailing slash. */

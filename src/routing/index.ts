@@ -41,7 +41,7 @@ export {
   type CompiledPathModifier,
   type CompiledRedirect,
   type CompiledRewrite,
-  type HeaderBag,
+  type HeaderTarget,
   type RedirectRequest,
   type RedirectResponse,
 } from './filters.ts';

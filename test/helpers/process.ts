@@ -20,7 +20,7 @@ export function spawnFixture(
 
 /** Polls until `check` passes; fails with the last error after `timeoutMs`. Observes, never guesses a sleep. */
 export async function eventually<T>(
-  check: () => Promise<T>,
+  check: () => T | Promise<T>,
   timeoutMs = 10_000,
   what = 'condition',
 ): Promise<T> {

@@ -2,12 +2,12 @@
 // httproute-rewrite-path, httproute-request-redirect and the HTTPPathModifier docs), weighted picks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { HeaderList, ResponseHeader } from '../../../src/proxy/index.ts';
 import {
   applyHeaderModifier,
   pickBackend,
   redirectResponse,
   rewritePath,
-  type HeaderBag,
   type RedirectRequest,
 } from '../../../src/routing/index.ts';
 import { req, routeDoc, rule, tableOf } from './fixtures.ts';
@@ -32,27 +32,40 @@ test('RequestHeaderModifier: set replaces, add appends with a comma, remove dele
     },
   );
   const mod = table.match(req('/'))!.rule.requestHeaders!;
-  const headers: HeaderBag = {
+  const response = new ResponseHeader(200, {
     'x-header-set': 'some-other-value',
     'x-header-add': 'add-value',
     'x-header-remove': 'remove-value',
     'set-cookie': 'a=1',
     other: 'kept',
-  };
-  applyHeaderModifier(mod, headers);
-  assert.deepEqual(headers, {
+  });
+  applyHeaderModifier(mod, response);
+  assert.deepEqual(response.headers, {
     'x-header-set': 'set-overwrites-values',
     'x-header-add': 'add-value,add-appends-values',
     'set-cookie': ['a=1', 'b=2'],
     other: 'kept',
   });
-  const empty: HeaderBag = {};
+  const empty = new ResponseHeader(200);
   applyHeaderModifier(mod, empty);
-  assert.deepEqual(empty, {
+  assert.deepEqual(empty.headers, {
     'x-header-set': 'set-overwrites-values',
     'x-header-add': 'add-appends-values',
     'set-cookie': 'b=2',
   });
+});
+
+test('header modifiers work the same on a request HeaderList (case-insensitive names)', () => {
+  const mod = ruleWithFilter(
+    { path: { type: 'PathPrefix', value: '/' } },
+    {
+      type: 'RequestHeaderModifier',
+      requestHeaderModifier: { set: [{ name: 'X-A', value: '1' }], add: [{ name: 'X-B', value: '2' }], remove: ['X-C'] },
+    },
+  ).match(req('/'))!.rule.requestHeaders!;
+  const headers = new HeaderList(['x-a', 'old', 'X-B', 'first', 'x-c', 'gone', 'Host', 'h']);
+  applyHeaderModifier(mod, headers);
+  assert.deepEqual(headers.raw, ['Host', 'h', 'x-a', '1', 'x-b', 'first,2']);
 });
 
 test('ReplacePrefixMatch follows the Gateway API table', () => {

@@ -1,0 +1,225 @@
+import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import type { FieldError } from '../errors.ts';
+import type { Logger } from '../observability/index.ts';
+import { validateObjects, type Backend, type PorticoObject } from '../routing/index.ts';
+import type { Endpoint } from '../lb/index.ts';
+import type { RouteSet } from './route-set.ts';
+import { EMPTY_ROUTE_SET } from './route-set.ts';
+
+/** What one change did: the version it produced and every problem, per object. */
+export interface ApplyReport {
+  version: number;
+  accepted: string[];
+  rejected: Array<{ object: string; errors: readonly FieldError[]; servingPrevious: boolean }>;
+  unresolvedRefs: readonly FieldError[];
+  fileErrors: FieldError[];
+}
+
+export interface WorkerAck {
+  version: number;
+  compileMs: number;
+}
+
+/** How the store reaches workers; `Server` provides it (broadcast over IPC, or locally with no workers). */
+export interface SnapshotChannel {
+  broadcast(topic: string, body: unknown): void;
+  onMessage(topic: string, handler: (body: unknown, workerId: number) => void): void;
+  readonly workers: number;
+}
+
+/** `Kind namespace/name` of a raw document, when it has enough shape to tell. */
+export function objectKey(doc: unknown): string | undefined {
+  const o = doc as { kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } } | null;
+  if (typeof o?.kind !== 'string' || typeof o.metadata?.name !== 'string') return undefined;
+  const ns = typeof o.metadata.namespace === 'string' ? o.metadata.namespace : 'default';
+  return `${o.kind} ${ns}/${o.metadata.name}`;
+}
+
+/**
+ * The primary's desired configuration. Every change is validated; an object that fails keeps serving its
+ * last valid version (reported as `servingPrevious`), so a bad edit never takes down a good route. Each
+ * change is published as a new RouteSet version to every worker, which acknowledges what it serves.
+ */
+export class ConfigStore {
+  readonly #channel: SnapshotChannel;
+  readonly #logger: Logger;
+  #docs = new Map<string, unknown>();
+  #lastGood = new Map<string, PorticoObject>();
+  #discovered: Record<string, readonly Endpoint[]> = {};
+  #current: RouteSet = EMPTY_ROUTE_SET;
+  #lastReport: ApplyReport | undefined;
+  readonly #acks = new Map<number, WorkerAck>();
+  readonly #waiters: Array<{ version: number; resolve: () => void }> = [];
+  /** Publishes run one at a time, so versions are strictly increasing and never reused. */
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(channel: SnapshotChannel, logger: Logger) {
+    this.#channel = channel;
+    this.#logger = logger;
+    channel.onMessage('routeset-request', (_body, workerId) => {
+      this.#acks.delete(workerId);
+      if (this.#current.version > 0) channel.broadcast('routeset', this.#current);
+    });
+    channel.onMessage('routeset-ack', (body, workerId) => this.#onAck(workerId, body as WorkerAck));
+  }
+
+  get current(): RouteSet {
+    return this.#current;
+  }
+
+  get lastReport(): ApplyReport | undefined {
+    return this.#lastReport;
+  }
+
+  /** The version each worker last acknowledged (worker 0 in single-process mode). */
+  get acks(): ReadonlyMap<number, WorkerAck> {
+    return this.#acks;
+  }
+
+  /** The raw documents as given (for `GET /api/v1/routeset`). */
+  documents(): unknown[] {
+    return [...this.#docs.values()];
+  }
+
+  /** True when every worker serves the current version. */
+  isProgrammed(): boolean {
+    if (this.#current.version === 0) return false;
+    return this.#workerIds().every((id) => (this.#acks.get(id)?.version ?? 0) >= this.#current.version);
+  }
+
+  /** Resolves once every worker serves `version` (or a later one). */
+  programmed(version: number): Promise<void> {
+    if (this.#current.version >= version && this.isProgrammed()) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ version, resolve }));
+  }
+
+  /** Replaces the whole configuration (a file reload, `PUT /api/v1/routeset`). */
+  async replace(docs: readonly unknown[]): Promise<ApplyReport> {
+    this.#docs = keyed(docs);
+    return this.#publish();
+  }
+
+  /** Creates or updates the given objects, leaving others alone (`PATCH /api/v1/routeset`). */
+  async apply(docs: readonly unknown[]): Promise<ApplyReport> {
+    for (const [key, doc] of keyed(docs)) this.#docs.set(key, doc);
+    return this.#publish();
+  }
+
+  /** Deletes objects by key (`Route ns/name`); returns those that existed. */
+  async remove(keys: readonly string[]): Promise<{ removed: string[]; report: ApplyReport }> {
+    const removed = keys.filter((k) => this.#docs.delete(k));
+    for (const key of removed) this.#lastGood.delete(key);
+    return { removed, report: await this.#publish() };
+  }
+
+  /** Endpoints found by service discovery; published with the next change. */
+  async setDiscovered(discovered: Record<string, readonly Endpoint[]>): Promise<ApplyReport> {
+    this.#discovered = discovered;
+    return this.#publish();
+  }
+
+  #publish(): Promise<ApplyReport> {
+    const next = this.#queue.then(() => this.#build());
+    this.#queue = next.catch(() => undefined);
+    return next;
+  }
+
+  async #build(): Promise<ApplyReport> {
+    const started = performance.now();
+    const docs = [...this.#docs.values()];
+    let result = validateObjects(docs);
+    const servingPrevious = new Set<string>();
+    for (const rejected of result.rejected) {
+      const key = objectKey(rejected.object);
+      if (key !== undefined && this.#lastGood.has(key)) servingPrevious.add(key);
+    }
+    if (servingPrevious.size > 0) {
+      // Validate again with the last good version in place of each rejected one, so references resolve.
+      const substituted = docs.map((d) => {
+        const key = objectKey(d);
+        return key !== undefined && servingPrevious.has(key) ? this.#lastGood.get(key) : d;
+      });
+      const rejected = result.rejected;
+      result = { ...validateObjects(substituted), rejected };
+    }
+    for (const object of result.ok) this.#lastGood.set(objectKey(object)!, object);
+    const { files, errors: fileErrors } = await loadBackendFiles(result.backends);
+    const version = this.#current.version + 1;
+    this.#current = Object.freeze({ version, routes: result.routes, backends: result.backends, files, discovered: this.#discovered });
+    const report: ApplyReport = {
+      version,
+      accepted: result.ok.map((o) => objectKey(o)!),
+      rejected: result.rejected.map((r) => {
+        const key = objectKey(r.object);
+        return { object: r.errors[0]?.object ?? key ?? 'unknown object', errors: r.errors, servingPrevious: key !== undefined && servingPrevious.has(key) };
+      }),
+      unresolvedRefs: result.unresolvedRefs,
+      fileErrors,
+    };
+    this.#lastReport = report;
+    this.#log(report, performance.now() - started);
+    this.#channel.broadcast('routeset', this.#current);
+    return report;
+  }
+
+  #log(report: ApplyReport, ms: number): void {
+    for (const r of report.rejected) {
+      for (const e of r.errors) {
+        this.#logger.warn({ object: e.object, field: e.path, reason: e.reason, servingPrevious: r.servingPrevious }, e.message);
+      }
+    }
+    for (const e of [...report.unresolvedRefs, ...report.fileErrors]) {
+      this.#logger.warn({ object: e.object, field: e.path, reason: e.reason }, e.message);
+    }
+    this.#logger.info(
+      { version: report.version, accepted: report.accepted.length, rejected: report.rejected.length, buildMs: Math.round(ms * 10) / 10 },
+      'routing configuration published',
+    );
+  }
+
+  #onAck(workerId: number, ack: WorkerAck): void {
+    this.#acks.set(workerId, ack);
+    if (!this.isProgrammed()) return;
+    for (let i = this.#waiters.length - 1; i >= 0; i--) {
+      if (this.#waiters[i]!.version <= this.#current.version) this.#waiters.splice(i, 1)[0]!.resolve();
+    }
+  }
+
+  #workerIds(): number[] {
+    const n = this.#channel.workers;
+    return n === 0 ? [0] : Array.from({ length: n }, (_, i) => i + 1);
+  }
+}
+
+function keyed(docs: readonly unknown[]): Map<string, unknown> {
+  const map = new Map<string, unknown>();
+  let anonymous = 0;
+  // Documents without a usable key still go to validation, which explains what is missing.
+  for (const doc of docs) map.set(objectKey(doc) ?? `?${anonymous++}`, doc);
+  return map;
+}
+
+/** Reads the PEM files Backends reference, in parallel; a missing file becomes a field error. */
+async function loadBackendFiles(backends: readonly Backend[]): Promise<{ files: Record<string, string>; errors: FieldError[] }> {
+  const wanted = new Map<string, { object: string; path: string }>();
+  for (const b of backends) {
+    const object = `Backend ${b.metadata.namespace ?? 'default'}/${b.metadata.name}`;
+    const tls = b.spec.tls;
+    if (tls?.caFile) wanted.set(tls.caFile, { object, path: 'spec.tls.caFile' });
+    if (tls?.clientCertFile) wanted.set(tls.clientCertFile, { object, path: 'spec.tls.clientCertFile' });
+    if (tls?.keyFile) wanted.set(tls.keyFile, { object, path: 'spec.tls.keyFile' });
+  }
+  const files: Record<string, string> = {};
+  const errors: FieldError[] = [];
+  await Promise.all(
+    [...wanted].map(async ([file, where]) => {
+      try {
+        files[file] = await readFile(file, 'utf8');
+      } catch (error) {
+        errors.push({ ...where, message: `cannot read ${file}: ${(error as Error).message}`, reason: 'FileNotFound' });
+      }
+    }),
+  );
+  return { files, errors };
+}

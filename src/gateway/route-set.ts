@@ -1,0 +1,19 @@
+import type { Backend, Route } from '../routing/index.ts';
+import type { Endpoint } from '../lb/index.ts';
+
+/**
+ * One versioned snapshot of the routing configuration, as the primary ships it to workers over IPC:
+ * validated objects plus everything a worker would otherwise have to fetch (PEM files, discovered
+ * endpoints), so that compiling it needs no I/O.
+ */
+export interface RouteSet {
+  readonly version: number;
+  readonly routes: readonly Route[];
+  readonly backends: readonly Backend[];
+  /** Contents of the PEM files Backends reference (`caFile`, `clientCertFile`, `keyFile`), by path. */
+  readonly files: Readonly<Record<string, string>>;
+  /** Endpoints discovered for Backends that name a Service, by `namespace/name`. */
+  readonly discovered: Readonly<Record<string, readonly Endpoint[]>>;
+}
+
+export const EMPTY_ROUTE_SET: RouteSet = Object.freeze({ version: 0, routes: [], backends: [], files: {}, discovered: {} });

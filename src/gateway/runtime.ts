@@ -1,0 +1,77 @@
+import { ConfigError, type FieldError } from '../errors.ts';
+import { createSelector, type Endpoint, type Selector } from '../lb/index.ts';
+import { compileRouteTable, type Backend, type RouteTable } from '../routing/index.ts';
+import { HttpPeer, clientCertificateFromPem, type HttpPeerOptions } from '../upstream/index.ts';
+import type { RouteSet } from './route-set.ts';
+
+type HashOn = NonNullable<Backend['spec']['loadBalancer']['hashOn']>;
+
+/** A Backend ready for requests: one HttpPeer per endpoint and a load-balancing selector over them. */
+export interface BackendRuntime {
+  readonly id: string;
+  readonly peers: readonly HttpPeer[];
+  readonly selector: Selector;
+  readonly hashOn: HashOn | undefined;
+}
+
+/** Everything a request needs, built together from one RouteSet so a request never mixes generations. */
+export interface GatewayTable {
+  readonly version: number;
+  readonly routes: RouteTable;
+  readonly backends: ReadonlyMap<string, BackendRuntime>;
+  /** Backends that could not be built (bad PEM, unsupported protocol); their requests answer 502. */
+  readonly broken: ReadonlyMap<string, FieldError>;
+}
+
+/** Compiles a RouteSet in a worker. Pure and synchronous: the primary already read every file. */
+export function compileGatewayTable(set: RouteSet): GatewayTable {
+  const backends = new Map<string, BackendRuntime>();
+  const broken = new Map<string, FieldError>();
+  for (const backend of set.backends) {
+    const id = `${backend.metadata.namespace ?? 'default'}/${backend.metadata.name}`;
+    try {
+      backends.set(id, buildBackend(id, backend, set));
+    } catch (error) {
+      const first = error instanceof ConfigError ? error.errors[0] : undefined;
+      broken.set(id, first ?? { object: `Backend ${id}`, path: 'spec', message: (error as Error).message, reason: 'InvalidBackend' });
+    }
+  }
+  return Object.freeze({ version: set.version, routes: compileRouteTable(set.routes, set.backends, set.version), backends, broken });
+}
+
+function buildBackend(id: string, backend: Backend, set: RouteSet): BackendRuntime {
+  const spec = backend.spec;
+  const endpoints: readonly Endpoint[] =
+    spec.endpoints?.map((e) => ({ id: `${e.address}:${e.port}`, address: e.address, port: e.port, weight: e.weight })) ??
+    set.discovered[id] ??
+    [];
+  const base = peerOptions(id, backend, set);
+  const peers = endpoints.map((e) => new HttpPeer({ ...base, address: e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}` }));
+  const selector = createSelector(spec.loadBalancer.policy, endpoints);
+  return Object.freeze({ id, peers, selector, hashOn: spec.loadBalancer.hashOn });
+}
+
+function peerOptions(id: string, backend: Backend, set: RouteSet): Omit<HttpPeerOptions, 'address'> {
+  const { protocol, tls } = backend.spec;
+  const object = `Backend ${id}`;
+  if (protocol === 'H2C') {
+    throw new ConfigError([{ object, path: 'spec.protocol', message: 'H2C upstreams are not supported yet; use HTTP or H2', reason: 'UnsupportedValue' }]);
+  }
+  if (protocol === 'HTTP') return {};
+  const file = (path: string | undefined, field: string): string | undefined => {
+    if (path === undefined) return undefined;
+    const pem = set.files[path];
+    if (pem === undefined) throw new ConfigError([{ object, path: `spec.tls.${field}`, message: `file ${path} was not loaded`, reason: 'FileNotFound' }]);
+    return pem;
+  };
+  const cert = file(tls?.clientCertFile, 'clientCertFile');
+  const key = file(tls?.keyFile, 'keyFile');
+  return {
+    tls: true,
+    sni: tls?.sni,
+    verify: tls?.verify ?? true,
+    ca: file(tls?.caFile, 'caFile'),
+    clientCertificate: cert !== undefined && key !== undefined ? clientCertificateFromPem(cert, key, `${object} spec.tls`) : undefined,
+    alpn: protocol === 'H2' ? 'h2' : 'h1',
+  };
+}

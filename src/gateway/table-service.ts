@@ -1,0 +1,60 @@
+import { performance } from 'node:perf_hooks';
+import type { BackgroundService, ServiceContext } from '../server/index.ts';
+import type { RouteSet } from './route-set.ts';
+import { compileGatewayTable } from './runtime.ts';
+import type { TableHolder } from './gateway-proxy.ts';
+import type { SnapshotChannel, WorkerAck } from './config-store.ts';
+
+export interface WorkerChannel extends SnapshotChannel {
+  sendToPrimary(topic: string, body: unknown): void;
+}
+
+/**
+ * Runs in every worker: compiles each RouteSet the primary broadcasts, swaps it in with one assignment
+ * and acknowledges the version. Its start waits (bounded) for the first table, so a worker begins
+ * listening with routes rather than answering 503.
+ */
+export class TableService implements BackgroundService {
+  readonly kind = 'background';
+  readonly name = 'routing-table';
+  readonly runsIn = 'worker';
+  readonly #holder: TableHolder;
+  readonly #channel: WorkerChannel;
+  readonly #firstTableTimeoutMs: number;
+
+  constructor(holder: TableHolder, channel: WorkerChannel, firstTableTimeoutMs = 10_000) {
+    this.#holder = holder;
+    this.#channel = channel;
+    this.#firstTableTimeoutMs = firstTableTimeoutMs;
+  }
+
+  async start(context: ServiceContext): Promise<void> {
+    const { logger } = context;
+    let firstTable: () => void = () => undefined;
+    const arrived = new Promise<void>((resolve) => (firstTable = resolve));
+    this.#channel.onMessage('routeset', (body) => {
+      const set = body as RouteSet;
+      if (set.version <= this.#holder.version) return;
+      const started = performance.now();
+      try {
+        this.#holder.current = compileGatewayTable(set);
+      } catch (error) {
+        // The primary validated this set; a failure here is a bug, and the previous table keeps serving.
+        logger.error({ err: error, version: set.version }, 'routing table failed to compile; keeping the previous one');
+        return;
+      }
+      const compileMs = performance.now() - started;
+      this.#channel.sendToPrimary('routeset-ack', { version: set.version, compileMs } satisfies WorkerAck);
+      logger.debug({ version: set.version, compileMs }, 'routing table swapped');
+      firstTable();
+    });
+    this.#channel.sendToPrimary('routeset-request', {});
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, this.#firstTableTimeoutMs).unref());
+    await Promise.race([arrived, timeout]);
+    if (this.#holder.current === undefined) logger.warn('no routing table yet; answering 503 until one arrives');
+  }
+
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
+}
