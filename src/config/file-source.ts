@@ -14,7 +14,14 @@ async function listFiles(paths: readonly string[]): Promise<string[]> {
     try {
       info = await stat(path);
     } catch (error) {
-      throw new ConfigError([{ object: path, path: '', message: `cannot read: ${(error as Error).message}`, reason: 'FileNotFound' }]);
+      throw new ConfigError([
+        {
+          object: path,
+          path: '',
+          message: `cannot read: ${(error as Error).message}`,
+          reason: 'FileNotFound',
+        },
+      ]);
     }
     if (info.isFile()) {
       files.push(path);
@@ -43,11 +50,31 @@ export function parseDocuments(text: string, file: string): unknown[] {
   for (const doc of list) {
     for (const e of doc.errors) {
       const { line, col } = lineCounter.linePos(e.pos[0]);
-      errors.push({ object: `${file}:${line}:${col}`, path: '', message: e.message.split('\n')[0]!, reason: 'InvalidYAML' });
+      errors.push({
+        object: `${file}:${line}:${col}`,
+        path: '',
+        message: e.message.split('\n')[0]!,
+        reason: 'InvalidYAML',
+      });
     }
   }
   if (errors.length > 0) throw new ConfigError(errors);
-  return list.map((d) => d.toJS() as unknown).filter((d) => d !== null && d !== undefined);
+  const result: unknown[] = [];
+  for (const doc of list) {
+    const value = doc.toJS() as unknown;
+    if (value === null || value === undefined) continue;
+    if (typeof value === 'object')
+      origins.set(value, `${file}:${lineCounter.linePos(doc.contents?.range[0] ?? 0).line}`);
+    result.push(value);
+  }
+  return result;
+}
+
+/** Where a parsed document came from, for messages: `file:line`. */
+const origins = new WeakMap<object, string>();
+
+export function originOf(doc: unknown): string | undefined {
+  return typeof doc === 'object' && doc !== null ? origins.get(doc) : undefined;
 }
 
 /** Reads every config file under `paths`. Throws ConfigError naming the file (and line) on failure. */

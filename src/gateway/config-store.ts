@@ -146,13 +146,23 @@ export class ConfigStore {
     for (const object of result.ok) this.#lastGood.set(objectKey(object)!, object);
     const { files, errors: fileErrors } = await loadBackendFiles(result.backends);
     const version = this.#current.version + 1;
-    this.#current = Object.freeze({ version, routes: result.routes, backends: result.backends, files, discovered: this.#discovered });
+    this.#current = Object.freeze({
+      version,
+      routes: result.routes,
+      backends: result.backends,
+      files,
+      discovered: this.#discovered,
+    });
     const report: ApplyReport = {
       version,
       accepted: result.ok.map((o) => objectKey(o)!),
       rejected: result.rejected.map((r) => {
         const key = objectKey(r.object);
-        return { object: r.errors[0]?.object ?? key ?? 'unknown object', errors: r.errors, servingPrevious: key !== undefined && servingPrevious.has(key) };
+        return {
+          object: r.errors[0]?.object ?? key ?? 'unknown object',
+          errors: r.errors,
+          servingPrevious: key !== undefined && servingPrevious.has(key),
+        };
       }),
       unresolvedRefs: result.unresolvedRefs,
       fileErrors,
@@ -166,14 +176,22 @@ export class ConfigStore {
   #log(report: ApplyReport, ms: number): void {
     for (const r of report.rejected) {
       for (const e of r.errors) {
-        this.#logger.warn({ object: e.object, field: e.path, reason: e.reason, servingPrevious: r.servingPrevious }, e.message);
+        this.#logger.warn(
+          { object: e.object, field: e.path, reason: e.reason, servingPrevious: r.servingPrevious },
+          e.message,
+        );
       }
     }
     for (const e of [...report.unresolvedRefs, ...report.fileErrors]) {
       this.#logger.warn({ object: e.object, field: e.path, reason: e.reason }, e.message);
     }
     this.#logger.info(
-      { version: report.version, accepted: report.accepted.length, rejected: report.rejected.length, buildMs: Math.round(ms * 10) / 10 },
+      {
+        version: report.version,
+        accepted: report.accepted.length,
+        rejected: report.rejected.length,
+        buildMs: Math.round(ms * 10) / 10,
+      },
       'routing configuration published',
     );
   }
@@ -201,7 +219,9 @@ function keyed(docs: readonly unknown[]): Map<string, unknown> {
 }
 
 /** Reads the PEM files Backends reference, in parallel; a missing file becomes a field error. */
-async function loadBackendFiles(backends: readonly Backend[]): Promise<{ files: Record<string, string>; errors: FieldError[] }> {
+async function loadBackendFiles(
+  backends: readonly Backend[],
+): Promise<{ files: Record<string, string>; errors: FieldError[] }> {
   const wanted = new Map<string, { object: string; path: string }>();
   for (const b of backends) {
     const object = `Backend ${b.metadata.namespace ?? 'default'}/${b.metadata.name}`;
@@ -217,7 +237,11 @@ async function loadBackendFiles(backends: readonly Backend[]): Promise<{ files: 
       try {
         files[file] = await readFile(file, 'utf8');
       } catch (error) {
-        errors.push({ ...where, message: `cannot read ${file}: ${(error as Error).message}`, reason: 'FileNotFound' });
+        errors.push({
+          ...where,
+          message: `cannot read ${file}: ${(error as Error).message}`,
+          reason: 'FileNotFound',
+        });
       }
     }),
   );

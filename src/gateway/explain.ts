@@ -16,7 +16,13 @@ export interface Explanation {
   rule?: number;
   match?: number;
   redirect?: { statusCode: number | undefined };
-  backends?: Array<{ backend: string; weight: number; status: string; endpoints?: string[]; policy?: string }>;
+  backends?: Array<{
+    backend: string;
+    weight: number;
+    status: string;
+    endpoints?: string[];
+    policy?: string;
+  }>;
   timeouts?: { requestMs: number | undefined; backendRequestMs: number | undefined };
   cache?: boolean;
 }
@@ -25,7 +31,9 @@ export function explain(table: GatewayTable, request: ExplainRequest): Explanati
   const q = request.path.indexOf('?');
   const path = q < 0 ? request.path : request.path.slice(0, q);
   const query = q < 0 ? '' : request.path.slice(q + 1);
-  const headers = Object.fromEntries(Object.entries(request.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+  const headers = Object.fromEntries(
+    Object.entries(request.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
+  );
   const match = table.routes.match({
     host: request.host,
     path,
@@ -34,7 +42,11 @@ export function explain(table: GatewayTable, request: ExplainRequest): Explanati
     query,
   });
   if (match === undefined) {
-    return { tableVersion: table.version, matched: false, reason: `no Route matches host "${request.host}" with path "${path}" (answers 404)` };
+    return {
+      tableVersion: table.version,
+      matched: false,
+      reason: `no Route matches host "${request.host}" with path "${path}" (answers 404)`,
+    };
   }
   const rule = match.rule;
   const base: Explanation = {
@@ -49,7 +61,12 @@ export function explain(table: GatewayTable, request: ExplainRequest): Explanati
   };
   if (rule.redirect !== undefined) return { ...base, redirect: { statusCode: rule.redirect.statusCode } };
   const backends = rule.backends.refs.map((ref) => {
-    if (ref.status !== 'resolved') return { backend: ref.backendId, weight: ref.weight, status: `unresolved: ${ref.reason} (answers 500)` };
+    if (ref.status !== 'resolved')
+      return {
+        backend: ref.backendId,
+        weight: ref.weight,
+        status: `unresolved: ${ref.reason} (answers 500)`,
+      };
     const runtime = table.backends.get(ref.backendId);
     const broken = table.broken.get(ref.backendId);
     return {

@@ -1,7 +1,20 @@
 import { PorticoError } from '../errors.ts';
 import { hashKey } from '../lb/index.ts';
-import type { ProxyHttp, ResponseHeader, Session, UpstreamRequest, RequestFilterResult, ConnectFailureDecision } from '../proxy/index.ts';
-import { applyHeaderModifier, pickBackend, redirectResponse, rewritePath, type MatchResult } from '../routing/index.ts';
+import type {
+  ProxyHttp,
+  ResponseHeader,
+  Session,
+  UpstreamRequest,
+  RequestFilterResult,
+  ConnectFailureDecision,
+} from '../proxy/index.ts';
+import {
+  applyHeaderModifier,
+  pickBackend,
+  redirectResponse,
+  rewritePath,
+  type MatchResult,
+} from '../routing/index.ts';
 import type { HttpPeer } from '../upstream/index.ts';
 import type { BackendRuntime, GatewayTable } from './runtime.ts';
 
@@ -64,7 +77,11 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
     if (rule.redirect !== undefined) {
       const scheme = session.secure ? 'https' : 'http';
       const listenerPort = session.request.socket.localPort ?? 0;
-      const r = redirectResponse(rule.redirect, { scheme, host: session.host ?? '', listenerPort, path, query }, match.pathPrefix);
+      const r = redirectResponse(
+        rule.redirect,
+        { scheme, host: session.host ?? '', listenerPort, path, query },
+        match.pathPrefix,
+      );
       session.respond(r.status, '', { location: r.location });
       return 'responded';
     }
@@ -84,7 +101,9 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
     const key = backend.hashOn === undefined ? undefined : hashInput(backend.hashOn, session);
     const index = backend.selector.pick(key, failed === undefined ? undefined : (i) => !failed.includes(i));
     if (index < 0) {
-      throw new PorticoError('NO_UPSTREAM', `Backend ${backend.id} has no usable endpoint`, { source: 'upstream' });
+      throw new PorticoError('NO_UPSTREAM', `Backend ${backend.id} has no usable endpoint`, {
+        source: 'upstream',
+      });
     }
     ctx.endpoint = index;
     backend.selector.onStart(index);
@@ -109,7 +128,12 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
     if (modifier !== undefined) applyHeaderModifier(modifier, response);
   }
 
-  failToConnect(session: Session, _peer: HttpPeer, ctx: GatewayCtx, error: PorticoError): ConnectFailureDecision {
+  failToConnect(
+    session: Session,
+    _peer: HttpPeer,
+    ctx: GatewayCtx,
+    error: PorticoError,
+  ): ConnectFailureDecision {
     const backend = ctx.backend!;
     const index = this.#release(ctx);
     if (index >= 0) (ctx.failed ??= []).push(index);

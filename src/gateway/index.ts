@@ -1,6 +1,13 @@
 export { GatewayProxy, TableHolder, type GatewayCtx } from './gateway-proxy.ts';
 export { compileGatewayTable, type GatewayTable, type BackendRuntime } from './runtime.ts';
-export { ConfigStore, objectKey, type ApplyReport, type WorkerAck, type SnapshotChannel } from './config-store.ts';
+export {
+  ConfigStore,
+  objectKey,
+  type ApplyReport,
+  type WorkerAck,
+  type SnapshotChannel,
+} from './config-store.ts';
 export { TableService, type WorkerChannel } from './table-service.ts';
 export { explain, type Explanation, type ExplainRequest } from './explain.ts';
 export { EMPTY_ROUTE_SET, type RouteSet } from './route-set.ts';
+export { registerAdminApi, type AdminApiOptions } from './admin-api.ts';

@@ -16,4 +16,10 @@ export interface RouteSet {
   readonly discovered: Readonly<Record<string, readonly Endpoint[]>>;
 }
 
-export const EMPTY_ROUTE_SET: RouteSet = Object.freeze({ version: 0, routes: [], backends: [], files: {}, discovered: {} });
+export const EMPTY_ROUTE_SET: RouteSet = Object.freeze({
+  version: 0,
+  routes: [],
+  backends: [],
+  files: {},
+  discovered: {},
+});

@@ -33,20 +33,44 @@ export function compileGatewayTable(set: RouteSet): GatewayTable {
       backends.set(id, buildBackend(id, backend, set));
     } catch (error) {
       const first = error instanceof ConfigError ? error.errors[0] : undefined;
-      broken.set(id, first ?? { object: `Backend ${id}`, path: 'spec', message: (error as Error).message, reason: 'InvalidBackend' });
+      broken.set(
+        id,
+        first ?? {
+          object: `Backend ${id}`,
+          path: 'spec',
+          message: (error as Error).message,
+          reason: 'InvalidBackend',
+        },
+      );
     }
   }
-  return Object.freeze({ version: set.version, routes: compileRouteTable(set.routes, set.backends, set.version), backends, broken });
+  return Object.freeze({
+    version: set.version,
+    routes: compileRouteTable(set.routes, set.backends, set.version),
+    backends,
+    broken,
+  });
 }
 
 function buildBackend(id: string, backend: Backend, set: RouteSet): BackendRuntime {
   const spec = backend.spec;
   const endpoints: readonly Endpoint[] =
-    spec.endpoints?.map((e) => ({ id: `${e.address}:${e.port}`, address: e.address, port: e.port, weight: e.weight })) ??
+    spec.endpoints?.map((e) => ({
+      id: `${e.address}:${e.port}`,
+      address: e.address,
+      port: e.port,
+      weight: e.weight,
+    })) ??
     set.discovered[id] ??
     [];
   const base = peerOptions(id, backend, set);
-  const peers = endpoints.map((e) => new HttpPeer({ ...base, address: e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}` }));
+  const peers = endpoints.map(
+    (e) =>
+      new HttpPeer({
+        ...base,
+        address: e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`,
+      }),
+  );
   const selector = createSelector(spec.loadBalancer.policy, endpoints);
   return Object.freeze({ id, peers, selector, hashOn: spec.loadBalancer.hashOn });
 }
@@ -55,13 +79,23 @@ function peerOptions(id: string, backend: Backend, set: RouteSet): Omit<HttpPeer
   const { protocol, tls } = backend.spec;
   const object = `Backend ${id}`;
   if (protocol === 'H2C') {
-    throw new ConfigError([{ object, path: 'spec.protocol', message: 'H2C upstreams are not supported yet; use HTTP or H2', reason: 'UnsupportedValue' }]);
+    throw new ConfigError([
+      {
+        object,
+        path: 'spec.protocol',
+        message: 'H2C upstreams are not supported yet; use HTTP or H2',
+        reason: 'UnsupportedValue',
+      },
+    ]);
   }
   if (protocol === 'HTTP') return {};
   const file = (path: string | undefined, field: string): string | undefined => {
     if (path === undefined) return undefined;
     const pem = set.files[path];
-    if (pem === undefined) throw new ConfigError([{ object, path: `spec.tls.${field}`, message: `file ${path} was not loaded`, reason: 'FileNotFound' }]);
+    if (pem === undefined)
+      throw new ConfigError([
+        { object, path: `spec.tls.${field}`, message: `file ${path} was not loaded`, reason: 'FileNotFound' },
+      ]);
     return pem;
   };
   const cert = file(tls?.clientCertFile, 'clientCertFile');
@@ -71,7 +105,10 @@ function peerOptions(id: string, backend: Backend, set: RouteSet): Omit<HttpPeer
     sni: tls?.sni,
     verify: tls?.verify ?? true,
     ca: file(tls?.caFile, 'caFile'),
-    clientCertificate: cert !== undefined && key !== undefined ? clientCertificateFromPem(cert, key, `${object} spec.tls`) : undefined,
+    clientCertificate:
+      cert !== undefined && key !== undefined
+        ? clientCertificateFromPem(cert, key, `${object} spec.tls`)
+        : undefined,
     alpn: protocol === 'H2' ? 'h2' : 'h1',
   };
 }

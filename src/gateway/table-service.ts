@@ -29,7 +29,8 @@ export class TableService implements BackgroundService {
   }
 
   async start(context: ServiceContext): Promise<void> {
-    const { logger } = context;
+    const { logger, metrics, workerId } = context;
+    const versionGauge = metrics.routingTableVersion.labels(String(workerId));
     let firstTable: () => void = () => undefined;
     const arrived = new Promise<void>((resolve) => (firstTable = resolve));
     this.#channel.onMessage('routeset', (body) => {
@@ -40,10 +41,15 @@ export class TableService implements BackgroundService {
         this.#holder.current = compileGatewayTable(set);
       } catch (error) {
         // The primary validated this set; a failure here is a bug, and the previous table keeps serving.
-        logger.error({ err: error, version: set.version }, 'routing table failed to compile; keeping the previous one');
+        logger.error(
+          { err: error, version: set.version },
+          'routing table failed to compile; keeping the previous one',
+        );
         return;
       }
       const compileMs = performance.now() - started;
+      versionGauge.set(set.version);
+      metrics.routingTableCompile.observe(compileMs / 1000);
       this.#channel.sendToPrimary('routeset-ack', { version: set.version, compileMs } satisfies WorkerAck);
       logger.debug({ version: set.version, compileMs }, 'routing table swapped');
       firstTable();
@@ -51,7 +57,8 @@ export class TableService implements BackgroundService {
     this.#channel.sendToPrimary('routeset-request', {});
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, this.#firstTableTimeoutMs).unref());
     await Promise.race([arrived, timeout]);
-    if (this.#holder.current === undefined) logger.warn('no routing table yet; answering 503 until one arrives');
+    if (this.#holder.current === undefined)
+      logger.warn('no routing table yet; answering 503 until one arrives');
   }
 
   stop(): Promise<void> {

@@ -18,6 +18,8 @@ export class ProxyMetrics {
   readonly upstreamRetries: Counter;
   readonly downstreamConnections: Gauge;
   readonly bytesSent: Counter;
+  readonly routingTableVersion: Gauge<'worker'>;
+  readonly routingTableCompile: Histogram;
   readonly #byStatus = new Map<number, Counter.Internal>();
 
   constructor(registry: Registry = new Registry()) {
@@ -70,6 +72,18 @@ export class ProxyMetrics {
     this.downstreamConnections = new Gauge({
       name: 'portico_downstream_connections_active',
       help: 'Open client connections',
+      registers,
+    });
+    this.routingTableVersion = new Gauge({
+      name: 'portico_routing_table_version',
+      help: 'Routing table version each worker serves',
+      labelNames: ['worker'],
+      registers,
+    });
+    this.routingTableCompile = new Histogram({
+      name: 'portico_routing_table_compile_seconds',
+      help: 'Time a worker took to compile and swap a routing table',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
       registers,
     });
     this.bytesSent = new Counter({

@@ -6,7 +6,7 @@ import { parseAllDocuments } from 'yaml';
 import { compileRouteTable, pickBackend, validateObjects } from '../../../src/routing/index.ts';
 import { req } from './fixtures.ts';
 
-test('examples/config/echo.yaml validates and routes localhost to echo', async () => {
+test('examples/config/echo.yaml validates, routes every host to echo and redirects localhost /old', async () => {
   const text = await readFile(new URL('../../../examples/config/echo.yaml', import.meta.url), 'utf8');
   const result = validateObjects(parseAllDocuments(text).map((d) => d.toJS() as unknown));
   assert.deepEqual(result.rejected, []);
@@ -19,5 +19,7 @@ test('examples/config/echo.yaml validates and routes localhost to echo', async (
   assert.deepEqual(pick.status === 'resolved' && pick.backend.spec.endpoints, [
     { address: '127.0.0.1', port: 9001, weight: 1 },
   ]);
-  assert.equal(table.match(req('/', { host: 'example.com' })), undefined);
+  assert.equal(table.match(req('/', { host: 'example.com' }))?.routeId, 'default/echo');
+  assert.ok(table.match(req('/old', { host: 'localhost' }))?.rule.redirect !== undefined);
+  assert.equal(table.match(req('/old', { host: 'example.com' }))?.routeId, 'default/echo');
 });

@@ -60,7 +60,11 @@ test('header modifiers work the same on a request HeaderList (case-insensitive n
     { path: { type: 'PathPrefix', value: '/' } },
     {
       type: 'RequestHeaderModifier',
-      requestHeaderModifier: { set: [{ name: 'X-A', value: '1' }], add: [{ name: 'X-B', value: '2' }], remove: ['X-C'] },
+      requestHeaderModifier: {
+        set: [{ name: 'X-A', value: '1' }],
+        add: [{ name: 'X-B', value: '2' }],
+        remove: ['X-C'],
+      },
     },
   ).match(req('/'))!.rule.requestHeaders!;
   const headers = new HeaderList(['x-a', 'old', 'X-B', 'first', 'x-c', 'gone', 'Host', 'h']);

@@ -1,0 +1,122 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { InvalidArgumentError } from '../errors.ts';
+import { parseDuration } from '../routing/index.ts';
+import { parseListenAddress } from '../server/index.ts';
+
+/** Settings of `portico serve`; each is a flag, an environment variable and a config-file key. */
+export interface ServeSettings {
+  files: string[];
+  listen: string[];
+  admin: string | false;
+  adminToken: string | undefined;
+  workers: number | 'auto';
+  gracePeriodMs: number;
+  accessLog: boolean;
+  logLevel: string;
+}
+
+/** Flag name → environment variable; the config file uses the flag name in camelCase. */
+export const SETTINGS = {
+  file: 'PORTICO_FILES',
+  listen: 'PORTICO_LISTEN',
+  admin: 'PORTICO_ADMIN',
+  'admin-token': 'PORTICO_ADMIN_TOKEN',
+  workers: 'PORTICO_WORKERS',
+  'grace-period': 'PORTICO_GRACE_PERIOD',
+  'access-log': 'PORTICO_ACCESS_LOG',
+  'log-level': 'PORTICO_LOG_LEVEL',
+} as const;
+
+type RawSettings = Partial<Record<keyof typeof SETTINGS, string | string[] | boolean | number>>;
+
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** Reads `--config FILE` (YAML or JSON, keys are camelCase flag names). Start-up only, so sync I/O is fine. */
+function readConfigFile(path: string | undefined): RawSettings {
+  if (path === undefined) return {};
+  let data: unknown;
+  try {
+    data = parseYaml(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new InvalidArgumentError('--config', `cannot read ${path}: ${(error as Error).message}`);
+  }
+  const raw: RawSettings = {};
+  for (const flag of Object.keys(SETTINGS) as (keyof typeof SETTINGS)[]) {
+    const value =
+      (data as Record<string, unknown> | null)?.[camel(flag)] ??
+      (data as Record<string, unknown> | null)?.[flag === 'file' ? 'files' : flag];
+    if (value !== undefined) raw[flag] = value as string;
+  }
+  return raw;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): RawSettings {
+  const raw: RawSettings = {};
+  for (const [flag, variable] of Object.entries(SETTINGS) as [keyof typeof SETTINGS, string][]) {
+    const value = env[variable];
+    if (value !== undefined && value !== '')
+      raw[flag] = flag === 'file' || flag === 'listen' ? value.split(',') : value;
+  }
+  return raw;
+}
+
+function list(value: RawSettings[keyof RawSettings]): string[] {
+  if (value === undefined) return [];
+  return (Array.isArray(value) ? value : [String(value)])
+    .flatMap((v) => String(v).split(','))
+    .filter(Boolean);
+}
+
+function bool(value: RawSettings[keyof RawSettings], option: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (value === true || value === 'true' || value === '1') return true;
+  if (value === false || value === 'false' || value === '0') return false;
+  throw new InvalidArgumentError(option, `must be true or false, got "${String(value)}"`);
+}
+
+/** Flags win over the environment, which wins over the config file, which wins over defaults. */
+export function resolveServeSettings(
+  flags: RawSettings,
+  configFile: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): ServeSettings {
+  const merged: RawSettings = { ...readConfigFile(configFile), ...fromEnv(env), ...stripUndefined(flags) };
+  const files = list(merged.file);
+  if (files.length === 0)
+    throw new InvalidArgumentError('--file', 'give at least one file or directory (-f PATH)');
+  const listen = list(merged.listen);
+  if (listen.length === 0) listen.push('0.0.0.0:8080');
+  for (const address of listen) parseListenAddress(address, '--listen');
+  const admin = merged.admin === undefined ? '127.0.0.1:9901' : String(merged.admin);
+  if (admin !== 'off') parseListenAddress(admin, '--admin');
+  const workersRaw = merged.workers === undefined ? 'auto' : String(merged.workers);
+  const workers = workersRaw === 'auto' ? 'auto' : Number(workersRaw);
+  if (workers !== 'auto' && (!Number.isInteger(workers) || workers < 0)) {
+    throw new InvalidArgumentError('--workers', `must be "auto" or a whole number ≥ 0, got "${workersRaw}"`);
+  }
+  const grace = merged['grace-period'] === undefined ? 30_000 : parseDuration(String(merged['grace-period']));
+  if (grace === undefined)
+    throw new InvalidArgumentError(
+      '--grace-period',
+      `"${String(merged['grace-period'])}" is not a duration like 30s`,
+    );
+  return {
+    files,
+    listen,
+    admin: admin === 'off' ? false : admin,
+    adminToken: merged['admin-token'] === undefined ? undefined : String(merged['admin-token']),
+    workers,
+    gracePeriodMs: grace,
+    accessLog: bool(merged['access-log'], '--access-log', true),
+    logLevel: merged['log-level'] === undefined ? 'info' : String(merged['log-level']),
+  };
+}
+
+function stripUndefined(raw: RawSettings): RawSettings {
+  return Object.fromEntries(
+    Object.entries(raw).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)),
+  );
+}

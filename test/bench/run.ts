@@ -1,0 +1,360 @@
+/**
+ * The project's throughput benchmark: Portico against nginx and Node peers, one run, same load generator.
+ *
+ *   npm run bench -- [--duration 10] [--rounds 2] [--connections 50] [--json out.json]
+ *
+ * Layout on a 2-core machine: the origin (nginx, one worker) and wrk share core 1; each proxy under test
+ * gets core 0 to itself, one at a time. Rounds interleave the candidates so drift hits all of them alike.
+ * Needs nginx and wrk (Debian: `apt-get install nginx-light wrk`).
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: args } = parseArgs({
+  options: {
+    duration: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '2' },
+    connections: { type: 'string', default: '50' },
+    json: { type: 'string' },
+    only: { type: 'string' },
+  },
+});
+const DURATION = Number(args.duration);
+const ROUNDS = Number(args.rounds);
+const CONNECTIONS = Number(args.connections);
+const ORIGIN_PORT = 18_180;
+const work = mkdtempSync(join(tmpdir(), 'portico-bench-'));
+const node = process.execPath;
+const here = new URL('.', import.meta.url).pathname;
+
+interface Running {
+  process: ChildProcess;
+  port: number;
+  adminPort?: number;
+}
+
+interface Candidate {
+  name: string;
+  start(port: number): Running;
+}
+
+function requireTool(tool: string): void {
+  try {
+    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'pipe' });
+  } catch {
+    console.error(`bench: ${tool} is not installed (Debian: apt-get install -y nginx-light wrk)`);
+    process.exit(2);
+  }
+}
+
+function nginxConfig(name: string, port: number, body: string): string {
+  const file = join(work, `${name}.conf`);
+  writeFileSync(
+    file,
+    `worker_processes 1; daemon off; pid ${work}/${name}.pid; error_log ${work}/${name}.err warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  client_body_temp_path ${work}/${name}-body; proxy_temp_path ${work}/${name}-proxy;
+  fastcgi_temp_path ${work}/f; uwsgi_temp_path ${work}/u; scgi_temp_path ${work}/s;
+  ${body.replace('PORT', String(port))} }
+`,
+  );
+  return file;
+}
+
+function pinned(
+  core: number,
+  command: string,
+  argv: string[],
+  env: Record<string, string> = {},
+): ChildProcess {
+  return spawn('taskset', ['-c', String(core), command, ...argv], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+}
+
+const candidates: Candidate[] = [
+  {
+    name: 'nginx',
+    start: (port) => ({
+      port,
+      process: pinned(0, 'nginx', [
+        '-c',
+        nginxConfig(
+          'proxy',
+          port,
+          `upstream origin { server 127.0.0.1:${ORIGIN_PORT}; keepalive 64; }
+           server { listen 127.0.0.1:PORT; location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
+        ),
+      ]),
+    }),
+  },
+  {
+    name: 'portico',
+    start: (port) => ({
+      port,
+      adminPort: port + 1000,
+      process: pinned(0, node, [join(here, 'portico-fixed.ts')], {
+        UPSTREAM: `127.0.0.1:${ORIGIN_PORT}`,
+        LISTEN: `127.0.0.1:${port}`,
+        ADMIN: `127.0.0.1:${port + 1000}`,
+        WORKERS: '1',
+      }),
+    }),
+  },
+  {
+    name: 'http-proxy',
+    start: (port) => ({
+      port,
+      process: pinned(0, node, [
+        join(here, 'node-peers.ts'),
+        'http-proxy',
+        `127.0.0.1:${port}`,
+        `127.0.0.1:${ORIGIN_PORT}`,
+      ]),
+    }),
+  },
+  {
+    name: 'fastify-http-proxy',
+    start: (port) => ({
+      port,
+      process: pinned(0, node, [
+        join(here, 'node-peers.ts'),
+        'fastify-http-proxy',
+        `127.0.0.1:${port}`,
+        `127.0.0.1:${ORIGIN_PORT}`,
+      ]),
+    }),
+  },
+];
+
+async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.on('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`nothing listening on ${port} after ${timeoutMs} ms`);
+}
+
+interface WrkResult {
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+}
+
+function toMs(value: string): number {
+  const match = /^([\d.]+)(us|ms|s)$/.exec(value.trim());
+  if (!match) return NaN;
+  const n = Number(match[1]);
+  return match[2] === 'us' ? n / 1000 : match[2] === 's' ? n * 1000 : n;
+}
+
+function wrk(port: number, seconds: number): WrkResult {
+  const out = execFileSync(
+    'taskset',
+    ['-c', '1', 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`],
+    {
+      encoding: 'utf8',
+    },
+  );
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const p50 = /\s50%\s+(\S+)/.exec(out)?.[1] ?? '';
+  const p99 = /\s99%\s+(\S+)/.exec(out)?.[1] ?? '';
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0';
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const socketErrorCount = socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+  return { rps, p50Ms: toMs(p50), p99Ms: toMs(p99), errors: Number(errors) + socketErrorCount };
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
+}
+
+function childPids(pid: number): number[] {
+  try {
+    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+async function metric(adminPort: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGINT');
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 3_000))]);
+  if (child.exitCode === null) child.kill('SIGKILL');
+}
+
+interface Sample extends WrkResult {
+  round: number;
+  reuse?: number;
+  idleRssMb?: number;
+}
+
+async function measure(candidate: Candidate, round: number, port: number): Promise<Sample> {
+  const running = candidate.start(port);
+  try {
+    await waitForPort(port);
+    let idleRssMb: number | undefined;
+    // taskset execs in place, so the spawned pid is Portico's primary; its child is the serving worker.
+    if (candidate.name === 'portico') {
+      await new Promise((r) => setTimeout(r, 1_000));
+      const worker = childPids(running.process.pid!)[0];
+      if (worker !== undefined) idleRssMb = rssMb(worker);
+    }
+    wrk(port, 2); // warm-up: JIT, pools
+    const before = running.adminPort
+      ? [
+          await metric(running.adminPort, 'portico_upstream_connections_total'),
+          await metric(running.adminPort, 'portico_upstream_requests_total'),
+        ]
+      : undefined;
+    const result = wrk(port, DURATION);
+    let reuse: number | undefined;
+    if (before && running.adminPort) {
+      const connections =
+        (await metric(running.adminPort, 'portico_upstream_connections_total')) - before[0]!;
+      const requests = (await metric(running.adminPort, 'portico_upstream_requests_total')) - before[1]!;
+      reuse = requests > 0 ? 1 - connections / requests : undefined;
+    }
+    return { ...result, round, reuse, idleRssMb };
+  } finally {
+    await stop(running.process);
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+async function main(): Promise<void> {
+  requireTool('nginx');
+  requireTool('wrk');
+  requireTool('taskset');
+  const origin = pinned(1, 'nginx', [
+    '-c',
+    nginxConfig(
+      'origin',
+      ORIGIN_PORT,
+      `server { listen 127.0.0.1:PORT; location / { return 200 "hello from the origin\\n"; } }`,
+    ),
+  ]);
+  const selected = candidates.filter((c) => args.only === undefined || args.only.split(',').includes(c.name));
+  const samples = new Map<string, Sample[]>(selected.map((c) => [c.name, []]));
+  try {
+    await waitForPort(ORIGIN_PORT);
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const [i, candidate] of selected.entries()) {
+        const sample = await measure(candidate, round, 18_200 + i);
+        samples.get(candidate.name)!.push(sample);
+        console.error(
+          `round ${round} ${candidate.name}: ${Math.round(sample.rps)} req/s p50 ${sample.p50Ms} ms p99 ${sample.p99Ms} ms`,
+        );
+      }
+    }
+  } finally {
+    await stop(origin);
+  }
+  report(samples);
+}
+
+function report(samples: Map<string, Sample[]>): void {
+  const summary = [...samples].map(([name, list]) => ({
+    name,
+    rps: median(list.map((s) => s.rps)),
+    p50Ms: median(list.map((s) => s.p50Ms)),
+    p99Ms: median(list.map((s) => s.p99Ms)),
+    errors: list.reduce((a, s) => a + s.errors, 0),
+    reuse: list.find((s) => s.reuse !== undefined)?.reuse,
+    idleRssMb: list.find((s) => s.idleRssMb !== undefined)?.idleRssMb,
+  }));
+  const nginx = summary.find((s) => s.name === 'nginx');
+  const portico = summary.find((s) => s.name === 'portico');
+  const peers = summary.filter((s) => s.name !== 'nginx' && s.name !== 'portico');
+  const bestPeer = peers.sort((a, b) => b.rps - a.rps)[0];
+  console.log(
+    `\nsmall GET, ${CONNECTIONS} connections, ${DURATION}s x ${ROUNDS} rounds (median), proxy on core 0, origin + wrk on core 1\n`,
+  );
+  console.log(
+    'proxy'.padEnd(20) +
+      'req/s'.padStart(10) +
+      'p50 ms'.padStart(10) +
+      'p99 ms'.padStart(10) +
+      '  ×nginx'.padStart(9) +
+      '  errors',
+  );
+  for (const s of summary) {
+    const ratio = nginx ? (s.rps / nginx.rps).toFixed(2) : '-';
+    console.log(
+      s.name.padEnd(20) +
+        String(Math.round(s.rps)).padStart(10) +
+        s.p50Ms.toFixed(3).padStart(10) +
+        s.p99Ms.toFixed(3).padStart(10) +
+        ratio.padStart(9) +
+        String(s.errors).padStart(8),
+    );
+  }
+  const ratios: Record<string, number | undefined> = {};
+  if (portico && nginx) {
+    ratios.throughputVsNginx = portico.rps / nginx.rps;
+    ratios.p99VsNginx = portico.p99Ms / nginx.p99Ms;
+    console.log(
+      `\nportico / nginx: throughput ${ratios.throughputVsNginx.toFixed(2)}×, p99 ${ratios.p99VsNginx.toFixed(2)}×`,
+    );
+  }
+  if (portico && bestPeer) {
+    ratios.throughputVsBestPeer = portico.rps / bestPeer.rps;
+    console.log(
+      `portico / best Node peer (${bestPeer.name}): throughput ${ratios.throughputVsBestPeer.toFixed(2)}×`,
+    );
+  }
+  if (portico?.reuse !== undefined)
+    console.log(`portico upstream connection reuse: ${(portico.reuse * 100).toFixed(3)}%`);
+  if (portico?.idleRssMb !== undefined)
+    console.log(`portico idle worker RSS: ${portico.idleRssMb.toFixed(1)} MB`);
+  if (args.json)
+    writeFileSync(
+      args.json,
+      JSON.stringify(
+        {
+          duration: DURATION,
+          rounds: ROUNDS,
+          connections: CONNECTIONS,
+          summary,
+          ratios,
+          samples: Object.fromEntries(samples),
+        },
+        null,
+        2,
+      ),
+    );
+}
+
+await main();
