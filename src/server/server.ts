@@ -1,8 +1,8 @@
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
-import { AggregatorRegistry } from 'prom-client';
 import { InvalidArgumentError } from '../errors.ts';
 import { createLogger, ProxyMetrics, type Logger } from '../observability/index.ts';
+import type { ClusterMetrics } from '../observability/cluster-metrics.ts';
 import { AdminServer, sendJson } from './admin.ts';
 import { availableCores } from './cores.ts';
 import type { BackgroundService, ListeningService, Service, ServiceContext } from './service.ts';
@@ -166,12 +166,25 @@ export class Server {
       if (r.status === 'rejected') this.logger.error({ err: r.reason }, 'background service failed to stop');
   }
 
+  /** Sums this process's metrics with every worker's (there are none in single-process mode). */
+  async #clusterMetrics(context: ServiceContext): Promise<ClusterMetrics> {
+    const { ClusterMetrics } = await import('../observability/cluster-metrics.ts');
+    return new ClusterMetrics({
+      definitions: context.metrics.set.definitions,
+      channel: this,
+      liveWorkers: () =>
+        this.workers === 0 ? 0 : Object.values(cluster.workers ?? {}).filter((w) => w?.isConnected()).length,
+      local: () => context.metrics.set.snapshot(),
+    });
+  }
+
   async #startSingleProcess(): Promise<void> {
     const context = this.#context();
     await Promise.all(this.#background('any').map((s) => s.start(context)));
     await Promise.all(this.#listening().map((s) => s.start(context)));
     this.#ready.add(0);
-    await this.#startAdmin(() => context.metrics.registry.metrics());
+    const metrics = await this.#clusterMetrics(context);
+    await this.#startAdmin(() => metrics.render());
     this.logger.info(
       { admin: this.#adminAddress, services: this.#services.map((s) => s.name) },
       'portico serving in one process',
@@ -179,9 +192,10 @@ export class Server {
   }
 
   async #startPrimary(): Promise<void> {
-    const aggregator = new AggregatorRegistry();
-    await this.#startAdmin(() => aggregator.clusterMetrics());
-    await Promise.all(this.#background('primary').map((s) => s.start(this.#context())));
+    const context = this.#context();
+    const metrics = await this.#clusterMetrics(context);
+    await this.#startAdmin(() => metrics.render());
+    await Promise.all(this.#background('primary').map((s) => s.start(context)));
     cluster.on('message', (worker: Worker, message: ControlMessage) =>
       this.#onWorkerMessage(worker, message),
     );
@@ -235,9 +249,12 @@ export class Server {
 
   async #startWorker(): Promise<void> {
     const context = this.#context();
-    // Constructing one is what makes prom-client answer the primary's scrape requests in this worker.
-    new AggregatorRegistry();
-    AggregatorRegistry.setRegistries([context.metrics.registry]);
+    this.onMessage('metrics-request', (body) =>
+      this.sendToPrimary('metrics-snapshot', {
+        id: (body as { id: number }).id,
+        snapshot: context.metrics.set.snapshot(),
+      }),
+    );
     process.on('message', (message: ControlMessage) => {
       if (message?.portico === 'shutdown') void this.#exitAfter(this.stop(message.graceMs));
       else if (message?.portico === 'user') this.#deliver(message.topic, message.body, 0);

@@ -1,5 +1,6 @@
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
-import { Pool, type Dispatcher } from 'undici';
+import type { Dispatcher, Pool as PoolType } from 'undici';
+import Pool from 'undici/lib/dispatcher/pool.js';
 import type { HttpPeer } from './peer.ts';
 
 /** Counters a pool keeps for the reuse metric: reuse = 1 − connections / requests. */
@@ -9,7 +10,7 @@ export interface PoolCounters {
 }
 
 interface PoolEntry {
-  readonly pool: Pool;
+  readonly pool: PoolType;
   readonly counters: PoolCounters;
   /** `counters.requests` at the previous sweep; unchanged across a sweep means the pool is idle. */
   requestsAtLastSweep: number;
@@ -83,7 +84,7 @@ export class PeerPools {
   }
 }
 
-function poolOptions(peer: HttpPeer): Pool.Options {
+function poolOptions(peer: HttpPeer): PoolType.Options {
   const t = peer.timeouts;
   const connect: Record<string, unknown> = { timeout: t.connect };
   if (peer.socketPath !== undefined) connect.socketPath = peer.socketPath;

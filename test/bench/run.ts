@@ -13,6 +13,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { get } from '../helpers/servers.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -99,7 +100,7 @@ const candidates: Candidate[] = [
     start: (port) => ({
       port,
       adminPort: port + 1000,
-      process: pinned(0, node, [join(here, 'portico-fixed.ts')], {
+      process: pinned(0, node, [join(here, 'portico-fixed.mjs')], {
         UPSTREAM: `127.0.0.1:${ORIGIN_PORT}`,
         LISTEN: `127.0.0.1:${port}`,
         ADMIN: `127.0.0.1:${port + 1000}`,
@@ -198,7 +199,8 @@ function childPids(pid: number): number[] {
 }
 
 async function metric(adminPort: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  // A fresh connection per scrape: a pooled one may have been idle-closed by the admin server meanwhile.
+  const text = (await get(`http://127.0.0.1:${adminPort}/metrics`)).body.toString();
   return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 }
 

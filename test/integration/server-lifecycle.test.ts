@@ -94,6 +94,30 @@ describe('Server with worker processes', () => {
     }
   });
 
+  test('the primary /metrics sums every worker', async () => {
+    const origin = await startOrigin((_req, res) => res.end('ok'));
+    const [port, admin] = [await closedPort(), await closedPort()];
+    const proxy = spawnFixture(FIXTURE, {
+      UPSTREAM: origin.address,
+      LISTEN: `127.0.0.1:${port}`,
+      ADMIN: `127.0.0.1:${admin}`,
+      WORKERS: '2',
+    });
+    try {
+      await waitReady(admin);
+      // New connections each time: SO_REUSEPORT spreads them over both workers.
+      for (let i = 0; i < 40; i++) assert.equal((await get(`http://127.0.0.1:${port}/`)).status, 200);
+      const text = (await get(`http://127.0.0.1:${admin}/metrics`)).body.toString();
+      assert.match(text, /^portico_http_requests_total\{code="200"\} 40$/m, text.slice(0, 2_000));
+      assert.match(text, /^portico_upstream_requests_total 40$/m);
+      proxy.kill('SIGTERM');
+      await exitOf(proxy);
+    } finally {
+      proxy.kill('SIGKILL');
+      await origin.close();
+    }
+  });
+
   test('SIGINT exits at once, even with a request in flight', async () => {
     const origin = await startOrigin((_req, res) => void setTimeout(() => res.end('late'), 5_000).unref());
     const [port, admin] = [await closedPort(), await closedPort()];
