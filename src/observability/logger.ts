@@ -15,6 +15,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     sync: options.sync ?? false,
     minLength: options.sync ? 0 : 4096,
   });
+  // Buffered writes keep the access log cheap; a bounded flush interval (nginx's `flush=1s`) keeps an
+  // error line from waiting indefinitely for the buffer to fill.
+  if (options.sync !== true) setInterval(() => destination.flush(), 1_000).unref();
   return pino(
     {
       level: options.level ?? process.env.PORTICO_LOG_LEVEL ?? 'info',

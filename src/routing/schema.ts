@@ -374,7 +374,7 @@ export const LoadBalancer = Type.Object(
   { policy: StringEnum(LB_POLICIES, { default: 'RoundRobin' }), hashOn: Type.Optional(HashOn) },
   {
     additionalProperties: false,
-    default: {},
+    default: { policy: 'RoundRobin' },
     ...cel({
       rule: "has(self.hashOn) == (self.policy == 'ConsistentHash')",
       message: 'hashOn is required with the ConsistentHash policy, and only with it',

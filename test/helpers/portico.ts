@@ -1,0 +1,79 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChildProcess } from 'node:child_process';
+import { closedPort, get, type SimpleResponse } from './servers.ts';
+import { spawnFixture, waitReady, exitOf } from './process.ts';
+
+const CLI = new URL('../../src/cli/main.ts', import.meta.url).pathname;
+
+/** A real `portico serve` child process over a config directory it owns. */
+export interface PorticoProcess {
+  child: ChildProcess & { output: () => string };
+  port: number;
+  admin: number;
+  dir: string;
+  url: string;
+  token: string;
+  /** Writes (or replaces) a file in the config directory. */
+  write(name: string, yaml: string): void;
+  adminCall(method: string, path: string, body?: string, token?: string | null): Promise<SimpleResponse>;
+  stop(): Promise<void>;
+}
+
+export async function startPortico(
+  files: Record<string, string>,
+  options: { workers?: number } = {},
+): Promise<PorticoProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'portico-config-'));
+  for (const [name, yaml] of Object.entries(files)) writeFileSync(join(dir, name), yaml);
+  const [port, admin] = [await closedPort(), await closedPort()];
+  const token = 'test-token-0123456789';
+  const child = spawnFixture(CLI, {}, [
+    'serve',
+    '-f',
+    dir,
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--admin',
+    `127.0.0.1:${admin}`,
+    '--workers',
+    String(options.workers ?? 2),
+    '--admin-token',
+    token,
+    '--access-log',
+    'false',
+  ]);
+  await waitReady(admin).catch((error: unknown) => {
+    child.kill('SIGKILL');
+    throw new Error(`portico did not become ready: ${String(error)}\n${child.output()}`);
+  });
+  return {
+    child,
+    port,
+    admin,
+    dir,
+    token,
+    url: `http://127.0.0.1:${port}`,
+    write: (name, yaml) => writeFileSync(join(dir, name), yaml),
+    adminCall: (method, path, body, t = token) =>
+      get(`http://127.0.0.1:${admin}${path}`, {
+        method,
+        body,
+        headers: t === null ? {} : { authorization: `Bearer ${t}` },
+      }),
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exitOf(child);
+    },
+  };
+}
+
+/** YAML for a Backend with static endpoints. */
+export function backendYaml(name: string, addresses: string[], extra = ''): string {
+  const endpoints = addresses.map((a) => {
+    const [address, port] = a.split(':');
+    return `    - { address: ${address}, port: ${port} }`;
+  });
+  return `apiVersion: portico.dev/v1alpha1\nkind: Backend\nmetadata: { name: ${name} }\nspec:\n  endpoints:\n${endpoints.join('\n')}\n${extra}---\n`;
+}
