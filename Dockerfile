@@ -1,0 +1,49 @@
+# syntax=docker/dockerfile:1
+#
+# Portico container image: `portico controller` by default.
+#
+#   docker build -t ghcr.io/portico-dev/portico:0.1.0 .
+#
+# Node >= 24 strips TypeScript types natively, so there is no build step: the image ships src/
+# as is and runs `node src/cli/main.ts`. Only production dependencies are installed.
+#
+# Binding 80/443 as a non-root user: the runtime stage gives the node binary one file
+# capability, cap_net_bind_service (setcap). The process then runs as uid 65532 and can bind
+# ports below 1024, and nothing else. Two things must hold in Kubernetes (the Helm chart does both):
+#   - NET_BIND_SERVICE stays in the container's bounding set (capabilities: drop [ALL],
+#     add [NET_BIND_SERVICE]); and
+#   - allowPrivilegeEscalation is true, because no_new_privs (what allowPrivilegeEscalation: false
+#     sets) makes the kernel ignore file capabilities on exec.
+# If every listener uses a port >= 1024, neither is needed. The alternative, running as uid 0 with
+# every capability but NET_BIND_SERVICE dropped, works too but gives up runAsNonRoot.
+# Under file capabilities the kernel sets AT_SECURE, so Node ignores NODE_OPTIONS and the
+# like: pass Node flags on the command line instead.
+#
+# Read-only root filesystem: Portico writes nothing to disk; logs are JSON on stdout.
+
+ARG NODE_IMAGE=node:24-slim
+
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+
+FROM ${NODE_IMAGE} AS runtime
+# libcap2-bin only for setcap; it is removed again in the same layer.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libcap2-bin \
+ && setcap cap_net_bind_service=+ep "$(readlink -f "$(command -v node)")" \
+ && apt-get purge -y --auto-remove libcap2-bin \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+ENV NODE_ENV=production
+COPY --from=deps /app/node_modules ./node_modules
+COPY package.json ./
+COPY src ./src
+COPY crds ./crds
+# 65532 is the conventional "nonroot" uid/gid (as in distroless); numeric so runAsNonRoot can check it.
+USER 65532:65532
+EXPOSE 80 443 9901
+ENTRYPOINT ["node", "src/cli/main.ts"]
+CMD ["controller"]
