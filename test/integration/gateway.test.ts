@@ -93,8 +93,14 @@ spec:
   });
 
   test('wildcard host, header match precedence, and 404 for an unknown host', async () => {
-    assert.equal(JSON.parse((await on('/', {}, 'eu.shop.example')).body.toString()).origin, 'a');
-    assert.equal(JSON.parse((await on('/', { 'x-canary': 'yes' })).body.toString()).origin, 'b');
+    assert.equal(
+      (JSON.parse((await on('/', {}, 'eu.shop.example')).body.toString()) as { origin: string }).origin,
+      'a',
+    );
+    assert.equal(
+      (JSON.parse((await on('/', { 'x-canary': 'yes' })).body.toString()) as { origin: string }).origin,
+      'b',
+    );
     const notFound = await on('/', {}, 'nowhere.example');
     assert.equal(notFound.status, 404);
     assert.match(notFound.body.toString(), /no route/);
