@@ -4,8 +4,9 @@
 #
 #   docker build -t ghcr.io/portico-dev/portico:0.1.0 .
 #
-# Node >= 24 strips TypeScript types natively, so there is no build step: the image ships src/
-# as is and runs `node src/cli/main.ts`. Only production dependencies are installed.
+# A build stage compiles src/ to dist/ with tsc; the runtime runs plain JavaScript (Node 24 could
+# strip types itself, but its stripper costs ~17 MB in every worker process). Only production
+# dependencies are installed in the runtime stage.
 #
 # Binding 80/443 as a non-root user: the runtime stage gives the node binary one file
 # capability, cap_net_bind_service (setcap). The process then runs as uid 65532 and can bind
@@ -29,6 +30,13 @@ ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json tsconfig.json tsconfig.build.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY src ./src
+RUN npx tsc -p tsconfig.build.json
+
 FROM ${NODE_IMAGE} AS runtime
 # libcap2-bin only for setcap; it is removed again in the same layer.
 RUN apt-get update \
@@ -40,10 +48,10 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
-COPY src ./src
+COPY --from=build /app/dist ./dist
 COPY crds ./crds
 # 65532 is the conventional "nonroot" uid/gid (as in distroless); numeric so runAsNonRoot can check it.
 USER 65532:65532
 EXPOSE 80 443 9901
-ENTRYPOINT ["node", "src/cli/main.ts"]
+ENTRYPOINT ["node", "dist/cli/main.js"]
 CMD ["controller"]
