@@ -6,6 +6,7 @@ import {
 } from 'node:http';
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
+import { Server as NetServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { InvalidArgumentError } from '../errors.ts';
 import type { Logger, ProxyMetrics } from '../observability/index.ts';
@@ -42,6 +43,9 @@ export interface HttpProxyServiceOptions {
   /** Called with the process's pools once the service starts, e.g. to share them with a health checker. */
   onPools?: (pools: PeerPools) => void;
 }
+
+/** During a drain, a keep-alive connection idle this long is closed; busier ones close after their next response. */
+const IDLE_HOLD_OFF_MS = 1_000;
 
 const DEFAULT_LIMITS: DownstreamLimits = {
   maxHeaderBytes: 16_384,
@@ -115,20 +119,36 @@ export class HttpProxyService<CTX> implements ListeningService {
     logger.info({ service: this.name, listen: this.#options.listen, worker: context.workerId }, 'listening');
   }
 
+  /**
+   * Graceful drain, safe for a reuseport handover: stop accepting (with net.ipv4.tcp_migrate_req=1 the
+   * kernel hands connections still queued on our socket to the successor's instead of resetting them),
+   * answer every further request with `Connection: close` so active clients move on by themselves, and
+   * only after `IDLE_HOLD_OFF_MS` close connections that stayed idle. Closing idle keep-alive
+   * connections at once would race clients already sending their next request on them.
+   */
   async stop(graceMs: number): Promise<void> {
     this.#draining = true;
+    // net.Server's close, not http.Server's: since Node 19 the latter also closes idle keep-alive
+    // connections at once, which is exactly the race this drain avoids.
     const closed = this.#servers.map(
-      (server) => new Promise<void>((resolve) => server.close(() => resolve())),
+      (server) => new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve())),
     );
-    for (const server of this.#servers) server.closeIdleConnections();
+    const closeIdle = (): void => {
+      for (const server of this.#servers) server.closeIdleConnections();
+    };
+    let sweep: NodeJS.Timeout | undefined;
+    const holdOff = setTimeout(
+      () => {
+        closeIdle();
+        sweep = setInterval(closeIdle, 250);
+      },
+      Math.min(IDLE_HOLD_OFF_MS, graceMs),
+    );
     const grace = setTimeout(() => {
       for (const server of this.#servers) server.closeAllConnections();
     }, graceMs);
-    // Connections that finish a response while draining become idle; close them as they do.
-    const sweep = setInterval(() => {
-      for (const server of this.#servers) server.closeIdleConnections();
-    }, 50);
     await Promise.all(closed);
+    clearTimeout(holdOff);
     clearTimeout(grace);
     clearInterval(sweep);
     await this.#pools?.close();

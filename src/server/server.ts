@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { InvalidArgumentError } from '../errors.ts';
 import { createLogger, ProxyMetrics, type Logger } from '../observability/index.ts';
 import type { ClusterMetrics } from '../observability/cluster-metrics.ts';
@@ -201,7 +202,24 @@ export class Server {
     );
     cluster.on('exit', (worker, code, signal) => this.#onWorkerExit(worker, code, signal));
     for (let slot = 1; slot <= this.workers; slot++) this.#fork(slot);
+    this.#warnIfHandoverUnsafe();
     this.logger.info({ workers: this.workers, admin: this.#adminAddress }, 'portico primary started');
+  }
+
+  /**
+   * With SO_REUSEPORT, closing a listener resets connections still queued on it unless
+   * net.ipv4.tcp_migrate_req=1 hands them to the other listeners; say so once, at start-up.
+   */
+  #warnIfHandoverUnsafe(): void {
+    try {
+      if (readFileSync('/proc/sys/net/ipv4/tcp_migrate_req', 'utf8').trim() === '0') {
+        this.logger.info(
+          'net.ipv4.tcp_migrate_req is 0: during a rolling upgrade a few queued connections may be reset; set it to 1 for lossless handover',
+        );
+      }
+    } catch {
+      // Not Linux, or /proc not mounted: nothing to advise.
+    }
   }
 
   #fork(slot: number): void {
