@@ -16,7 +16,6 @@ import {
 import { renderCrdYaml, validateObjects, writeCrds, type CrdKind } from '../routing/index.ts';
 import { createLogger } from '../observability/index.ts';
 import { resolveServeSettings } from './options.ts';
-import { serve } from './serve.ts';
 
 const HELP: Record<string, string> = {
   '': `portico — a programmable reverse proxy and Kubernetes ingress controller
@@ -25,6 +24,7 @@ Usage: portico <command> [options]
 
 Commands:
   serve      serve Routes and Backends from YAML files (watched; edits apply without a restart)
+  controller serve Routes and Backends from Kubernetes (status, leader election, EndpointSlices)
   validate   check YAML files; print every problem with its field path; exit 1 if any
   explain    show which route, rule and backend a request would take, and why
   crds       print the CustomResourceDefinitions (or write them with --write DIR)
@@ -184,7 +184,7 @@ async function serveCommand(argv: string[]): Promise<void> {
   });
   if (values.help) return void console.log(HELP.serve);
   const { config, help: _help, ...flags } = values;
-  await serve(
+  await (await import('./serve.ts')).serve(
     resolveServeSettings(flags, config),
   );
 }
@@ -194,6 +194,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {
   validate: validateCommand,
   explain: explainCommand,
   crds: crdsCommand,
+  // Loaded on use: a worker of `serve` never loads the Kubernetes client, and vice versa.
+  controller: async (argv) => (await import('./controller.ts')).controllerCommand(argv),
 };
 
 const [command = '', ...rest] = process.argv.slice(2);

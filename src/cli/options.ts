@@ -28,14 +28,19 @@ export const SETTINGS = {
   'log-level': 'PORTICO_LOG_LEVEL',
 } as const;
 
-type RawSettings = Partial<Record<keyof typeof SETTINGS, string | string[] | boolean | number>>;
+type RawValue = string | string[] | boolean | number;
+type RawSettings = Partial<Record<keyof typeof SETTINGS, RawValue>>;
+/** Raw settings of any command, keyed by flag name. */
+export type RawFlags = Partial<Record<string, RawValue>>;
+/** Flags that take a comma-separated list in the environment. */
+const LIST_FLAGS = new Set(['file', 'listen']);
 
 function camel(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 }
 
 /** Reads `--config FILE` (YAML or JSON, keys are camelCase flag names). Start-up only, so sync I/O is fine. */
-function readConfigFile(path: string | undefined): RawSettings {
+function readConfigFile(path: string | undefined, table: Record<string, string> = SETTINGS): RawFlags {
   if (path === undefined) return {};
   let data: unknown;
   try {
@@ -43,8 +48,8 @@ function readConfigFile(path: string | undefined): RawSettings {
   } catch (error) {
     throw new InvalidArgumentError('--config', `cannot read ${path}: ${(error as Error).message}`);
   }
-  const raw: RawSettings = {};
-  for (const flag of Object.keys(SETTINGS) as (keyof typeof SETTINGS)[]) {
+  const raw: RawFlags = {};
+  for (const flag of Object.keys(table)) {
     const value =
       (data as Record<string, unknown> | null)?.[camel(flag)] ??
       (data as Record<string, unknown> | null)?.[flag === 'file' ? 'files' : flag];
@@ -53,24 +58,62 @@ function readConfigFile(path: string | undefined): RawSettings {
   return raw;
 }
 
-function fromEnv(env: NodeJS.ProcessEnv): RawSettings {
-  const raw: RawSettings = {};
-  for (const [flag, variable] of Object.entries(SETTINGS) as [keyof typeof SETTINGS, string][]) {
+function fromEnv(env: NodeJS.ProcessEnv, table: Record<string, string> = SETTINGS): RawFlags {
+  const raw: RawFlags = {};
+  for (const [flag, variable] of Object.entries(table)) {
     const value = env[variable];
-    if (value !== undefined && value !== '')
-      raw[flag] = flag === 'file' || flag === 'listen' ? value.split(',') : value;
+    if (value !== undefined && value !== '') raw[flag] = LIST_FLAGS.has(flag) ? value.split(',') : value;
   }
   return raw;
 }
 
-function list(value: RawSettings[keyof RawSettings]): string[] {
+/** Flags win over the environment (`table`: flag → variable), which wins over the config file. */
+export function mergeSettings(
+  flags: RawFlags,
+  configFile: string | undefined,
+  env: NodeJS.ProcessEnv,
+  table: Record<string, string>,
+): RawFlags {
+  return { ...readConfigFile(configFile, table), ...fromEnv(env, table), ...stripUndefined(flags) };
+}
+
+/** The data-plane settings every serving command shares. */
+export type DataPlaneSettings = Omit<ServeSettings, 'files' | 'adminToken'>;
+
+/** Validates the shared data-plane settings; each error names its flag. */
+export function resolveDataPlane(merged: RawFlags): DataPlaneSettings {
+  const listen = list(merged['listen']);
+  if (listen.length === 0) listen.push('0.0.0.0:8080');
+  for (const address of listen) parseListenAddress(address, '--listen');
+  const admin = merged['admin'] === undefined ? '127.0.0.1:9901' : String(merged['admin']);
+  if (admin !== 'off') parseListenAddress(admin, '--admin');
+  const workersRaw = merged['workers'] === undefined ? 'auto' : String(merged['workers']);
+  const workers = workersRaw === 'auto' ? 'auto' : Number(workersRaw);
+  if (workers !== 'auto' && (!Number.isInteger(workers) || workers < 0)) {
+    throw new InvalidArgumentError('--workers', `must be "auto" or a whole number ≥ 0, got "${workersRaw}"`);
+  }
+  const graceRaw = merged['grace-period'];
+  const grace = graceRaw === undefined ? 30_000 : parseDuration(String(graceRaw));
+  if (grace === undefined)
+    throw new InvalidArgumentError('--grace-period', `"${String(graceRaw)}" is not a duration like 30s`);
+  return {
+    listen,
+    admin: admin === 'off' ? false : admin,
+    workers,
+    gracePeriodMs: grace,
+    accessLog: bool(merged['access-log'], '--access-log', true),
+    logLevel: merged['log-level'] === undefined ? 'info' : String(merged['log-level']),
+  };
+}
+
+function list(value: RawValue | undefined): string[] {
   if (value === undefined) return [];
   return (Array.isArray(value) ? value : [String(value)])
     .flatMap((v) => String(v).split(','))
     .filter(Boolean);
 }
 
-function bool(value: RawSettings[keyof RawSettings], option: string, fallback: boolean): boolean {
+function bool(value: RawValue | undefined, option: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (value === true || value === 'true' || value === '1') return true;
   if (value === false || value === 'false' || value === '0') return false;
@@ -83,39 +126,18 @@ export function resolveServeSettings(
   configFile: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): ServeSettings {
-  const merged: RawSettings = { ...readConfigFile(configFile), ...fromEnv(env), ...stripUndefined(flags) };
-  const files = list(merged.file);
+  const merged = mergeSettings(flags, configFile, env, SETTINGS);
+  const files = list(merged['file']);
   if (files.length === 0)
     throw new InvalidArgumentError('--file', 'give at least one file or directory (-f PATH)');
-  const listen = list(merged.listen);
-  if (listen.length === 0) listen.push('0.0.0.0:8080');
-  for (const address of listen) parseListenAddress(address, '--listen');
-  const admin = merged.admin === undefined ? '127.0.0.1:9901' : String(merged.admin);
-  if (admin !== 'off') parseListenAddress(admin, '--admin');
-  const workersRaw = merged.workers === undefined ? 'auto' : String(merged.workers);
-  const workers = workersRaw === 'auto' ? 'auto' : Number(workersRaw);
-  if (workers !== 'auto' && (!Number.isInteger(workers) || workers < 0)) {
-    throw new InvalidArgumentError('--workers', `must be "auto" or a whole number ≥ 0, got "${workersRaw}"`);
-  }
-  const grace = merged['grace-period'] === undefined ? 30_000 : parseDuration(String(merged['grace-period']));
-  if (grace === undefined)
-    throw new InvalidArgumentError(
-      '--grace-period',
-      `"${String(merged['grace-period'])}" is not a duration like 30s`,
-    );
   return {
     files,
-    listen,
-    admin: admin === 'off' ? false : admin,
+    ...resolveDataPlane(merged),
     adminToken: merged['admin-token'] === undefined ? undefined : String(merged['admin-token']),
-    workers,
-    gracePeriodMs: grace,
-    accessLog: bool(merged['access-log'], '--access-log', true),
-    logLevel: merged['log-level'] === undefined ? 'info' : String(merged['log-level']),
   };
 }
 
-function stripUndefined(raw: RawSettings): RawSettings {
+function stripUndefined(raw: RawFlags): RawFlags {
   return Object.fromEntries(
     Object.entries(raw).filter(([, v]) => v !== undefined && !(Array.isArray(v) && v.length === 0)),
   );

@@ -5,7 +5,17 @@ import type { Logger } from '../observability/index.ts';
 import { validateObjects, type Backend, type PorticoObject } from '../routing/index.ts';
 import type { Endpoint } from '../lb/index.ts';
 import type { RouteSet } from './route-set.ts';
-import { EMPTY_ROUTE_SET } from './route-set.ts';
+import { EMPTY_ROUTE_SET, secretFileKey } from './route-set.ts';
+
+/** The string entries of Secrets (`data`, base64-decoded), by `namespace/name`. */
+export type SecretData = Readonly<Record<string, Readonly<Record<string, string>>>>;
+
+/** Everything a watching source knows, applied as one change (one version). */
+export interface SourceSnapshot {
+  docs: readonly unknown[];
+  discovered: Record<string, readonly Endpoint[]>;
+  secrets: SecretData;
+}
 
 /** What one change did: the version it produced and every problem, per object. */
 export interface ApplyReport {
@@ -47,6 +57,7 @@ export class ConfigStore {
   #docs = new Map<string, unknown>();
   #lastGood = new Map<string, PorticoObject>();
   #discovered: Record<string, readonly Endpoint[]> = {};
+  #secrets: SecretData = {};
   #current: RouteSet = EMPTY_ROUTE_SET;
   #lastReport: ApplyReport | undefined;
   readonly #acks = new Map<number, WorkerAck>();
@@ -119,6 +130,20 @@ export class ConfigStore {
     return this.#publish();
   }
 
+  /** Secrets that Backends may reference (`caSecretRef`, `clientCertSecretRef`); published with the next change. */
+  async setSecrets(secrets: SecretData): Promise<ApplyReport> {
+    this.#secrets = secrets;
+    return this.#publish();
+  }
+
+  /** Replaces documents, discovered endpoints and Secrets together, as one version (the Kubernetes source). */
+  async replaceSnapshot(snapshot: SourceSnapshot): Promise<ApplyReport> {
+    this.#docs = keyed(snapshot.docs);
+    this.#discovered = snapshot.discovered;
+    this.#secrets = snapshot.secrets;
+    return this.#publish();
+  }
+
   #publish(): Promise<ApplyReport> {
     const next = this.#queue.then(() => this.#build());
     this.#queue = next.catch(() => undefined);
@@ -145,6 +170,7 @@ export class ConfigStore {
     }
     for (const object of result.ok) this.#lastGood.set(objectKey(object)!, object);
     const { files, errors: fileErrors } = await loadBackendFiles(result.backends);
+    addSecretFiles(result.backends, this.#secrets, files, fileErrors);
     const version = this.#current.version + 1;
     this.#current = Object.freeze({
       version,
@@ -246,4 +272,46 @@ async function loadBackendFiles(
     }),
   );
   return { files, errors };
+}
+
+/**
+ * Copies the Secret entries Backends reference into `files` (keys from `secretFileKey`): `ca.crt` (or
+ * `tls.crt`) for `caSecretRef`, `tls.crt` and `tls.key` for `clientCertSecretRef`. A missing Secret or
+ * entry becomes a field error (`SecretNotFound`); the worker then answers that Backend's traffic with 502.
+ */
+function addSecretFiles(
+  backends: readonly Backend[],
+  secrets: SecretData,
+  files: Record<string, string>,
+  errors: FieldError[],
+): void {
+  for (const b of backends) {
+    const tls = b.spec.tls;
+    if (tls === undefined) continue;
+    const ns = b.metadata.namespace ?? 'default';
+    const object = `Backend ${ns}/${b.metadata.name}`;
+    const copy = (ref: { name: string }, field: string, keys: Array<[string, ...string[]]>): void => {
+      const data = secrets[`${ns}/${ref.name}`];
+      for (const [target, ...sources] of keys) {
+        const value = data === undefined ? undefined : [target, ...sources].map((k) => data[k]).find(Boolean);
+        if (value !== undefined) {
+          files[secretFileKey(ns, ref.name, target)] = value;
+          continue;
+        }
+        errors.push({
+          object,
+          path: `spec.tls.${field}.name`,
+          message:
+            data === undefined
+              ? `Secret ${ns}/${ref.name} not found`
+              : `Secret ${ns}/${ref.name} has no ${[target, ...sources].join(' or ')} entry`,
+          reason: 'SecretNotFound',
+        });
+        return;
+      }
+    };
+    if (tls.caSecretRef !== undefined) copy(tls.caSecretRef, 'caSecretRef', [['ca.crt', 'tls.crt']]);
+    if (tls.clientCertSecretRef !== undefined)
+      copy(tls.clientCertSecretRef, 'clientCertSecretRef', [['tls.crt'], ['tls.key']]);
+  }
 }

@@ -10,7 +10,10 @@ export interface RouteSet {
   readonly version: number;
   readonly routes: readonly Route[];
   readonly backends: readonly Backend[];
-  /** Contents of the PEM files Backends reference (`caFile`, `clientCertFile`, `keyFile`), by path. */
+  /**
+   * Contents of the PEM files Backends reference (`caFile`, `clientCertFile`, `keyFile`), by path, and of
+   * the Secrets they reference (`caSecretRef`, `clientCertSecretRef`), by {@link secretFileKey}.
+   */
   readonly files: Readonly<Record<string, string>>;
   /** Endpoints discovered for Backends that name a Service, by `namespace/name`. */
   readonly discovered: Readonly<Record<string, readonly Endpoint[]>>;
@@ -23,3 +26,8 @@ export const EMPTY_ROUTE_SET: RouteSet = Object.freeze({
   files: {},
   discovered: {},
 });
+
+/** The `files` key under which one entry of a Secret travels in a RouteSet: `secret:ns/name/tls.crt`. */
+export function secretFileKey(namespace: string, name: string, key: string): string {
+  return `secret:${namespace}/${name}/${key}`;
+}

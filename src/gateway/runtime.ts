@@ -2,7 +2,7 @@ import { ConfigError, type FieldError } from '../errors.ts';
 import { createSelector, type Endpoint, type Selector } from '../lb/index.ts';
 import { compileRouteTable, type Backend, type RouteTable } from '../routing/index.ts';
 import { HttpPeer, clientCertificateFromPem, type HttpPeerOptions } from '../upstream/index.ts';
-import type { RouteSet } from './route-set.ts';
+import { secretFileKey, type RouteSet } from './route-set.ts';
 
 type HashOn = NonNullable<Backend['spec']['loadBalancer']['hashOn']>;
 
@@ -98,13 +98,36 @@ function peerOptions(id: string, backend: Backend, set: RouteSet): Omit<HttpPeer
       ]);
     return pem;
   };
-  const cert = file(tls?.clientCertFile, 'clientCertFile');
-  const key = file(tls?.keyFile, 'keyFile');
+  const namespace = backend.metadata.namespace ?? 'default';
+  const secret = (ref: { name: string } | undefined, entry: string, field: string): string | undefined => {
+    if (ref === undefined) return undefined;
+    const pem = set.files[secretFileKey(namespace, ref.name, entry)];
+    if (pem === undefined)
+      throw new ConfigError([
+        {
+          object,
+          path: `spec.tls.${field}.name`,
+          message: `Secret ${namespace}/${ref.name} (entry ${entry}) is not available`,
+          reason: 'SecretNotFound',
+        },
+      ]);
+    return pem;
+  };
+  const certRef = tls?.clientCertSecretRef;
+  const cert =
+    certRef !== undefined
+      ? secret(certRef, 'tls.crt', 'clientCertSecretRef')
+      : file(tls?.clientCertFile, 'clientCertFile');
+  const key =
+    certRef !== undefined ? secret(certRef, 'tls.key', 'clientCertSecretRef') : file(tls?.keyFile, 'keyFile');
   return {
     tls: true,
     sni: tls?.sni,
     verify: tls?.verify ?? true,
-    ca: file(tls?.caFile, 'caFile'),
+    ca:
+      tls?.caSecretRef !== undefined
+        ? secret(tls.caSecretRef, 'ca.crt', 'caSecretRef')
+        : file(tls?.caFile, 'caFile'),
     clientCertificate:
       cert !== undefined && key !== undefined
         ? clientCertificateFromPem(cert, key, `${object} spec.tls`)

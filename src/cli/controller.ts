@@ -1,0 +1,176 @@
+/**
+ * `portico controller`: the gateway over Routes and Backends watched in Kubernetes. The same data plane
+ * as `portico serve` (one worker per core, RouteSet snapshots over IPC); the primary process runs the
+ * Kubernetes source, status writing (leader only) and leader election.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { ConfigStore, GatewayProxy, TableHolder, TableService } from '../gateway/index.ts';
+// The Kubernetes client is loaded by the primary only (below): workers never pay for it.
+import type { KubernetesController, ControllerOptions } from '../controller/index.ts';
+import { createLogger } from '../observability/index.ts';
+import { httpProxyService, type HttpProxyService } from '../proxy/index.ts';
+import { Server } from '../server/index.ts';
+import { mergeSettings, resolveDataPlane, type DataPlaneSettings, type RawFlags } from './options.ts';
+
+export const CONTROLLER_HELP = `Usage: portico controller [options]
+
+Watches Route and Backend resources (portico.dev/v1alpha1), EndpointSlices and referenced Secrets, and
+serves them; the elected leader writes status conditions and Events.
+
+      --listen HOST:PORT     proxy listener (repeatable; default 0.0.0.0:8080)  PORTICO_LISTEN
+      --admin HOST:PORT      admin listener (default 127.0.0.1:9901; "off")     PORTICO_ADMIN
+      --workers N|auto       worker processes (default auto; 0 = in-process)    PORTICO_WORKERS
+      --grace-period DUR     SIGTERM drain time (default 30s)                   PORTICO_GRACE_PERIOD
+      --access-log BOOL      one JSON line per request (default true)           PORTICO_ACCESS_LOG
+      --log-level LEVEL      trace|debug|info|warn|error (default info)         PORTICO_LOG_LEVEL
+      --kubeconfig FILE      kubeconfig (default: in-cluster service account)   KUBECONFIG
+      --namespace NS         watch one namespace (default: all)                 PORTICO_WATCH_NAMESPACE
+      --lease-namespace NS   namespace of the leader Lease (default: the pod's, else "default")
+                                                                                PORTICO_LEASE_NAMESPACE
+      --lease-name NAME      leader Lease name (default portico-leader)         PORTICO_LEASE_NAME
+      --identity ID          this replica's identity (default: pod name, else hostname)
+                                                                                PORTICO_POD_NAME
+      --node-name NAME       node name reported on Events                       NODE_NAME
+      --config FILE          YAML with the same settings (camelCase keys); flags > env > file`;
+
+/** Flag name → environment variable. */
+const CONTROLLER_SETTINGS = {
+  listen: 'PORTICO_LISTEN',
+  admin: 'PORTICO_ADMIN',
+  workers: 'PORTICO_WORKERS',
+  'grace-period': 'PORTICO_GRACE_PERIOD',
+  'access-log': 'PORTICO_ACCESS_LOG',
+  'log-level': 'PORTICO_LOG_LEVEL',
+  kubeconfig: 'KUBECONFIG',
+  namespace: 'PORTICO_WATCH_NAMESPACE',
+  'lease-namespace': 'PORTICO_LEASE_NAMESPACE',
+  'lease-name': 'PORTICO_LEASE_NAME',
+  identity: 'PORTICO_POD_NAME',
+  'node-name': 'NODE_NAME',
+} as const;
+
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+export interface ControllerSettings extends DataPlaneSettings {
+  kubeconfig: string | undefined;
+  namespace: string | undefined;
+  leaseNamespace: string;
+  leaseName: string;
+  identity: string;
+  nodeName: string | undefined;
+}
+
+function podNamespace(): string {
+  try {
+    return readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim() || 'default';
+  } catch {
+    return 'default';
+  }
+}
+
+function text(value: RawFlags[string]): string | undefined {
+  return value === undefined || value === '' ? undefined : String(value);
+}
+
+/** Flags win over the environment, which wins over the config file, which wins over defaults. */
+export function resolveControllerSettings(
+  flags: RawFlags,
+  configFile: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): ControllerSettings {
+  const merged = mergeSettings(flags, configFile, env, CONTROLLER_SETTINGS);
+  return {
+    ...resolveDataPlane(merged),
+    kubeconfig: text(merged['kubeconfig']),
+    namespace: text(merged['namespace']),
+    leaseNamespace: text(merged['lease-namespace']) ?? podNamespace(),
+    leaseName: text(merged['lease-name']) ?? 'portico-leader',
+    identity: text(merged['identity']) ?? hostname(),
+    nodeName: text(merged['node-name']),
+  };
+}
+
+export interface RunningController {
+  server: Server;
+  /** The Kubernetes source (primary process only). */
+  controller: KubernetesController | undefined;
+  store: ConfigStore | undefined;
+  gateway: HttpProxyService<unknown>;
+}
+
+/** Starts the controller; `overrides` tunes timings (tests shorten the lease and back-off). */
+export async function startController(
+  settings: ControllerSettings,
+  overrides: Partial<Omit<ControllerOptions, 'clients' | 'store' | 'logger'>> = {},
+  options: { signals?: boolean } = {},
+): Promise<RunningController> {
+  const logger = createLogger({ level: settings.logLevel });
+  const server = new Server({
+    workers: settings.workers,
+    admin: settings.admin,
+    gracePeriodMs: settings.gracePeriodMs,
+    logger,
+  });
+  const holder = new TableHolder();
+  server.addService(new TableService(holder, server));
+  const gateway = httpProxyService(new GatewayProxy(holder), {
+    name: 'gateway',
+    listen: settings.listen,
+    accessLog: settings.accessLog,
+  }) as HttpProxyService<unknown>;
+  server.addService(gateway);
+  let controller: KubernetesController | undefined;
+  let store: ConfigStore | undefined;
+  if (server.isPrimaryProcess) {
+    const { KubernetesController, kubeClients } = await import('../controller/index.ts');
+    store = new ConfigStore(server, logger);
+    const programmed = store;
+    controller = new KubernetesController({
+      clients: kubeClients(settings.kubeconfig),
+      store,
+      logger: logger.child({ component: 'controller' }),
+      namespace: settings.namespace,
+      identity: settings.identity,
+      nodeName: settings.nodeName,
+      lease: { namespace: settings.leaseNamespace, name: settings.leaseName },
+      ...overrides,
+    });
+    server.addService(controller);
+    const source = controller;
+    server.addReadinessGate(
+      'first Kubernetes sync served by every worker',
+      () => source.ready && programmed.isProgrammed(),
+    );
+  }
+  if (options.signals === false) await server.start();
+  else await server.run();
+  return { server, controller, store, gateway };
+}
+
+/** `portico controller [options]` from the command line. */
+export async function controllerCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      listen: { type: 'string', multiple: true },
+      admin: { type: 'string' },
+      workers: { type: 'string' },
+      'grace-period': { type: 'string' },
+      'access-log': { type: 'string' },
+      'log-level': { type: 'string' },
+      kubeconfig: { type: 'string' },
+      namespace: { type: 'string' },
+      'lease-namespace': { type: 'string' },
+      'lease-name': { type: 'string' },
+      identity: { type: 'string' },
+      'node-name': { type: 'string' },
+      config: { type: 'string' },
+    },
+  });
+  if (values.help) return void console.log(CONTROLLER_HELP);
+  const { config, help: _help, ...flags } = values;
+  await startController(resolveControllerSettings(flags, config));
+}

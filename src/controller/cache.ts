@@ -1,0 +1,239 @@
+/**
+ * The controller's view of the cluster, after Contour's `cache.go`: every insert and delete answers
+ * "does this change routing?", so status-only updates, resyncs that bring nothing new and slices of
+ * Services no Backend names never cause a rebuild. It keeps only what routing needs: Routes and
+ * Backends as received (their status too, to skip unchanged status writes), EndpointSlices reduced to
+ * ready addresses, and the data of Secrets that Backends reference.
+ */
+import type { Endpoint } from '../lb/index.ts';
+import { API_VERSION } from '../routing/index.ts';
+import { nameOf, type KubeObject } from './kube.ts';
+
+export type CachedKind = 'Route' | 'Backend';
+
+/** One EndpointSlice, reduced: which Service, and its ready endpoints per port. */
+interface SlimSlice {
+  service: string;
+  ports: ReadonlyArray<{ name: string; port: number }>;
+  addresses: readonly string[];
+  fingerprint: string;
+}
+
+/** What one rebuild hands to the ConfigStore, plus the generation of every object in it. */
+export interface CacheSnapshot {
+  docs: unknown[];
+  discovered: Record<string, readonly Endpoint[]>;
+  secrets: Record<string, Record<string, string>>;
+  generations: Map<string, number>;
+}
+
+interface SpecOf {
+  spec?: unknown;
+  metadata?: { generation?: number };
+}
+
+function sameSpec(a: SpecOf | undefined, b: SpecOf): boolean {
+  if (a === undefined) return false;
+  if (a.metadata?.generation !== undefined && a.metadata.generation !== b.metadata?.generation) return false;
+  return JSON.stringify(a.spec) === JSON.stringify(b.spec);
+}
+
+export class ControllerCache {
+  readonly #objects: Record<CachedKind, Map<string, KubeObject>> = { Route: new Map(), Backend: new Map() };
+  readonly #slices = new Map<string, SlimSlice>();
+  readonly #secrets = new Map<string, Record<string, string>>();
+
+  /** The object as last received (with its status), by `Kind ns/name`. */
+  get(key: string): KubeObject | undefined {
+    const space = key.indexOf(' ');
+    const kind = key.slice(0, space) as CachedKind;
+    return this.#objects[kind]?.get(key.slice(space + 1));
+  }
+
+  /** Every cached Route and Backend key (`Kind ns/name`). */
+  *keys(): IterableIterator<string> {
+    for (const kind of ['Route', 'Backend'] as const)
+      for (const name of this.#objects[kind].keys()) yield `${kind} ${name}`;
+  }
+
+  upsert(kind: CachedKind, obj: KubeObject): boolean {
+    const map = this.#objects[kind];
+    const name = nameOf(obj);
+    const before = map.get(name);
+    map.set(name, obj);
+    return !sameSpec(before, obj);
+  }
+
+  remove(kind: CachedKind, obj: KubeObject): boolean {
+    return this.#objects[kind].delete(nameOf(obj));
+  }
+
+  replace(kind: CachedKind, items: KubeObject[]): boolean {
+    const map = this.#objects[kind];
+    const fresh = new Set(items.map(nameOf));
+    let changed = false;
+    for (const name of map.keys()) {
+      if (!fresh.has(name)) changed = map.delete(name) || changed;
+    }
+    for (const obj of items) changed = this.upsert(kind, obj) || changed;
+    return changed;
+  }
+
+  /** Services (`ns/name`) that some Backend discovers through EndpointSlices. */
+  referencedServices(): Set<string> {
+    const out = new Set<string>();
+    for (const [name, b] of this.#objects.Backend) {
+      const service = (b as { spec?: { service?: { name?: string } } }).spec?.service?.name;
+      if (typeof service === 'string') out.add(`${name.slice(0, name.indexOf('/'))}/${service}`);
+    }
+    return out;
+  }
+
+  /** Secrets (`ns/name`) that some Backend references through `tls.caSecretRef` / `clientCertSecretRef`. */
+  referencedSecrets(): Set<string> {
+    const out = new Set<string>();
+    for (const [name, b] of this.#objects.Backend) {
+      const tls = (b as { spec?: { tls?: Record<string, { name?: unknown } | undefined> } }).spec?.tls;
+      const ns = name.slice(0, name.indexOf('/'));
+      for (const ref of [tls?.caSecretRef, tls?.clientCertSecretRef])
+        if (typeof ref?.name === 'string') out.add(`${ns}/${ref.name}`);
+    }
+    return out;
+  }
+
+  upsertSlice(obj: KubeObject): boolean {
+    const slim = slimSlice(obj);
+    const key = nameOf(obj);
+    const before = this.#slices.get(key);
+    if (slim === undefined) return this.removeSlice(obj);
+    this.#slices.set(key, slim);
+    if (before?.fingerprint === slim.fingerprint) return false;
+    const services = this.referencedServices();
+    return services.has(slim.service) || (before !== undefined && services.has(before.service));
+  }
+
+  removeSlice(obj: KubeObject): boolean {
+    const key = nameOf(obj);
+    const before = this.#slices.get(key);
+    this.#slices.delete(key);
+    return before !== undefined && this.referencedServices().has(before.service);
+  }
+
+  replaceSlices(items: KubeObject[]): boolean {
+    const fresh = new Set(items.map(nameOf));
+    let changed = false;
+    for (const key of this.#slices.keys()) {
+      if (!fresh.has(key)) changed = this.removeSlice({ metadata: splitName(key) }) || changed;
+    }
+    for (const obj of items) changed = this.upsertSlice(obj) || changed;
+    return changed;
+  }
+
+  /** Stores a referenced Secret's entries (decoded); true when they changed. */
+  setSecret(name: string, data: Record<string, string> | undefined): boolean {
+    const before = this.#secrets.get(name);
+    if (data === undefined) return this.#secrets.delete(name);
+    this.#secrets.set(name, data);
+    return before === undefined || JSON.stringify(before) !== JSON.stringify(data);
+  }
+
+  /** Forgets a Secret that no Backend references any more. */
+  dropSecret(name: string): void {
+    this.#secrets.delete(name);
+  }
+
+  /** The documents, endpoints and Secrets to publish, with the generation of every object. */
+  snapshot(): CacheSnapshot {
+    const docs: unknown[] = [];
+    const generations = new Map<string, number>();
+    for (const kind of ['Backend', 'Route'] as const) {
+      for (const [name, obj] of this.#objects[kind]) {
+        const meta = obj.metadata ?? {};
+        const generation = meta.generation ?? 0;
+        generations.set(`${kind} ${name}`, generation);
+        // Only what validation and the data plane read: no managedFields, annotations or status over IPC.
+        docs.push({
+          apiVersion: obj.apiVersion ?? API_VERSION,
+          kind,
+          metadata: { name: meta.name, namespace: meta.namespace ?? 'default', generation },
+          spec: obj['spec'],
+        });
+      }
+    }
+    return { docs, discovered: this.#discovered(), secrets: Object.fromEntries(this.#secrets), generations };
+  }
+
+  #discovered(): Record<string, readonly Endpoint[]> {
+    const byService = new Map<string, SlimSlice[]>();
+    for (const slice of this.#slices.values()) {
+      const list = byService.get(slice.service) ?? [];
+      list.push(slice);
+      byService.set(slice.service, list);
+    }
+    const out: Record<string, readonly Endpoint[]> = {};
+    for (const [name, b] of this.#objects.Backend) {
+      const service = (b as { spec?: { service?: { name?: string; port?: number } } }).spec?.service;
+      if (typeof service?.name !== 'string') continue;
+      const ns = name.slice(0, name.indexOf('/'));
+      out[name] = endpointsFor(byService.get(`${ns}/${service.name}`) ?? [], service.port);
+    }
+    return out;
+  }
+}
+
+function splitName(key: string): { namespace: string; name: string } {
+  const slash = key.indexOf('/');
+  return { namespace: key.slice(0, slash), name: key.slice(slash + 1) };
+}
+
+/**
+ * The port a Backend's `service.port` selects in a slice. Without read access to Services the
+ * controller cannot map a Service port to its target port, so it takes the slice port with that
+ * number, else the slice's only port.
+ */
+function pickPort(slice: SlimSlice, port: number | undefined): number | undefined {
+  const exact = slice.ports.find((p) => p.port === port);
+  if (exact !== undefined) return exact.port;
+  return slice.ports.length === 1 ? slice.ports[0]!.port : undefined;
+}
+
+function endpointsFor(slices: readonly SlimSlice[], port: number | undefined): Endpoint[] {
+  const out = new Map<string, Endpoint>();
+  for (const slice of slices) {
+    const target = pickPort(slice, port);
+    if (target === undefined) continue;
+    for (const address of slice.addresses) {
+      const id = `${address}:${target}`;
+      out.set(id, { id, address, port: target, weight: 1 });
+    }
+  }
+  return [...out.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+interface RawSlice {
+  addressType?: string;
+  metadata?: { namespace?: string; labels?: Record<string, string> };
+  ports?: Array<{ name?: string; port?: number }> | null;
+  endpoints?: Array<{
+    addresses?: string[];
+    conditions?: { ready?: boolean | null; terminating?: boolean | null };
+  }> | null;
+}
+
+/** Ready, non-terminating addresses only: terminating endpoints drain and get no new requests. */
+function slimSlice(obj: KubeObject): SlimSlice | undefined {
+  const raw = obj as RawSlice;
+  const service = raw.metadata?.labels?.['kubernetes.io/service-name'];
+  if (service === undefined || raw.addressType === 'FQDN') return undefined;
+  const ports = (raw.ports ?? [])
+    .filter((p): p is { name?: string; port: number } => typeof p.port === 'number')
+    .map((p) => ({ name: p.name ?? '', port: p.port }));
+  const addresses: string[] = [];
+  for (const e of raw.endpoints ?? []) {
+    if (e.conditions?.ready === false || e.conditions?.terminating === true) continue;
+    addresses.push(...(e.addresses ?? []).slice(0, 1));
+  }
+  addresses.sort();
+  const full = `${raw.metadata?.namespace ?? 'default'}/${service}`;
+  return { service: full, ports, addresses, fingerprint: JSON.stringify([full, ports, addresses]) };
+}
