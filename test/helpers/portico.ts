@@ -2,7 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { closedPort, get, type SimpleResponse } from './servers.ts';
+import { Pool } from 'undici';
+import { closedPort, type SimpleResponse } from './servers.ts';
 import { spawnFixture, waitReady, exitOf } from './process.ts';
 
 const CLI = new URL('../../src/cli/main.ts', import.meta.url).pathname;
@@ -48,6 +49,8 @@ export async function startPortico(
     child.kill('SIGKILL');
     throw new Error(`portico did not become ready: ${String(error)}\n${child.output()}`);
   });
+  // Keep-alive: the swap test makes a hundred admin calls a second.
+  const adminPool = new Pool(`http://127.0.0.1:${admin}`, { connections: 2 });
   return {
     child,
     port,
@@ -56,13 +59,21 @@ export async function startPortico(
     token,
     url: `http://127.0.0.1:${port}`,
     write: (name, yaml) => writeFileSync(join(dir, name), yaml),
-    adminCall: (method, path, body, t = token) =>
-      get(`http://127.0.0.1:${admin}${path}`, {
-        method,
+    adminCall: async (method, path, body, t = token) => {
+      const res = await adminPool.request({
+        method: method,
+        path,
         body,
         headers: t === null ? {} : { authorization: `Bearer ${t}` },
-      }),
+      });
+      return {
+        status: res.statusCode,
+        headers: res.headers,
+        body: Buffer.from(await res.body.arrayBuffer()),
+      };
+    },
     stop: async () => {
+      await adminPool.close();
       child.kill('SIGTERM');
       await exitOf(child);
     },
