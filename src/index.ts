@@ -18,7 +18,12 @@ export type {
   UpstreamRequest,
   HttpProxyServiceOptions,
   DownstreamLimits,
+  CacheSettings,
+  CacheHitDecision,
+  ResponseCacheDecision,
 } from './proxy/index.ts';
+export { HttpCache, defaultCacheKey } from './cache/index.ts';
+export type { HttpCacheOptions, HttpCacheStats, CacheEntry } from './cache/index.ts';
 export { HttpPeer, loadClientCertificate, clientCertificateFromPem } from './upstream/index.ts';
 export type { HttpPeerOptions, PeerTimeouts, ClientCertificate } from './upstream/index.ts';
 export { PorticoError, InvalidArgumentError, ConfigError } from './errors.ts';

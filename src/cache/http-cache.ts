@@ -30,7 +30,14 @@ import {
   type StorableVerdict,
 } from './policy.ts';
 import { selectRange } from './range.ts';
-import { conditionalHeaders, mergeNotModified, notModifiedMatches, stripHopByHop } from './revalidation.ts';
+import {
+  clientConditionMatches,
+  conditionalHeaders,
+  mergeNotModified,
+  notModifiedHeaders,
+  notModifiedMatches,
+  stripHopByHop,
+} from './revalidation.ts';
 import { MemoryStorage, type StorageStats } from './storage.ts';
 import type { HeaderMap, RequestInfo, ResponseHead, StoredResponse } from './types.ts';
 
@@ -57,8 +64,13 @@ export interface HttpCacheOptions {
 /** Per-call store options, typically from the route. */
 export interface StoreOptions {
   /** Lifetime used only when the origin sent no Cache-Control freshness, Expires or Last-Modified. */
-  readonly defaultTtlMs?: number;
+  readonly defaultTtlMs?: number | undefined;
+  /** Primary key to store under, when the caller chose its own (see `lookup`). Default: the cache's key. */
+  readonly key?: string | undefined;
 }
+
+/** Request outcomes a driver (the proxy) reports, for metrics; see {@link HttpCache.count}. */
+export type CacheOutcome = 'hit' | 'miss' | 'stale' | 'revalidation';
 
 /** Response times of an exchange with the origin, on the cache's clock. */
 export interface ExchangeTimes {
@@ -109,6 +121,14 @@ export interface CachedResponse {
 export interface HttpCacheStats extends StorageStats {
   readonly lockWaits: number;
   readonly lockTimeouts: number;
+  /** Requests answered from a fresh entry. */
+  readonly hits: number;
+  /** Requests that found nothing usable and went upstream. */
+  readonly misses: number;
+  /** Requests answered from a stale entry (stale-while-revalidate, max-stale, stale-if-error). */
+  readonly staleServed: number;
+  /** Conditional revalidations sent upstream, in the foreground or the background. */
+  readonly revalidations: number;
 }
 
 const MIB = 1024 * 1024;
@@ -123,6 +143,7 @@ export class HttpCache {
   readonly #now: () => number;
   readonly #key: CacheKeyFn;
   readonly #freshness: FreshnessOptions;
+  readonly #outcomes = { hit: 0, miss: 0, stale: 0, revalidation: 0 };
 
   constructor(options: HttpCacheOptions = {}) {
     const maxBytes = positiveInteger('maxBytes', options.maxBytes ?? 64 * MIB);
@@ -149,14 +170,21 @@ export class HttpCache {
     };
   }
 
+  /** The cache's clock (epoch ms): use it for `requestTime` / `responseTime` of exchanges. */
+  now(): number {
+    return this.#now();
+  }
+
   /** The primary key of a request (also the cache-lock key). */
   keyFor(request: RequestInfo): string {
     return this.#key(request);
   }
 
-  /** Decides how to answer a request from cache. GET and HEAD only; other methods are a `method` miss. */
-  lookup(request: RequestInfo): LookupResult {
-    const key = this.#key(request);
+  /**
+   * Decides how to answer a request from cache. GET and HEAD only; other methods are a `method` miss.
+   * `key` overrides the cache's key function for this request (then pass the same key to `store`).
+   */
+  lookup(request: RequestInfo, key: string = this.#key(request)): LookupResult {
     if (request.method !== 'GET' && request.method !== 'HEAD') return miss(key, 'method', false);
     const directives = parseRequestCacheControl(request.headers);
     const found = this.#storage.get(key, request.headers);
@@ -182,9 +210,16 @@ export class HttpCache {
       : verdict;
   }
 
-  /** A body buffer that gives up (and frees its chunks) once the body exceeds `maxObjectBytes`. */
-  bodyCollector(head: ResponseHead): BodyCollector {
-    return new BodyCollector(this.#storage.maxObjectBytes, declaredLength(head.headers));
+  /**
+   * A body buffer that gives up (and frees its chunks) once the body exceeds `maxObjectBytes` (the
+   * cache's, or a smaller per-request limit).
+   */
+  bodyCollector(head: ResponseHead, maxObjectBytes?: number): BodyCollector {
+    const limit =
+      maxObjectBytes === undefined
+        ? this.#storage.maxObjectBytes
+        : Math.min(maxObjectBytes, this.#storage.maxObjectBytes);
+    return new BodyCollector(limit, declaredLength(head.headers));
   }
 
   /** Stores a complete response to `request` if RFC 9111 allows it and it fits. */
@@ -235,10 +270,18 @@ export class HttpCache {
     return staleIfErrorAllowed(entry, this.#now());
   }
 
-  /** Builds the response to send from an entry: Age, Range (GET of a 200 only), no body for HEAD. */
+  /**
+   * Builds the response to send from an entry: Age, a 304 when the request's own conditionals
+   * (If-None-Match, else If-Modified-Since) match the stored 200, Range (GET of a 200 only), no
+   * body for HEAD.
+   */
   respond(entry: CacheEntry, request: RequestInfo): CachedResponse {
     const stored = entry.response;
-    const headers: HeaderMap = { ...stored.headers, age: ageHeaderValue(entry, this.#now()) };
+    const age = ageHeaderValue(entry, this.#now());
+    if (stored.status === 200 && clientConditionMatches(request.headers, stored.headers)) {
+      return { status: 304, headers: notModifiedHeaders(stored.headers, age), body: undefined };
+    }
+    const headers: HeaderMap = { ...stored.headers, age };
     if (request.method === 'HEAD') return { status: stored.status, headers, body: undefined };
     if (stored.status !== 200) return { status: stored.status, headers, body: stored.body };
     const range = selectRange(request.headers, stored.headers, stored.body.length);
@@ -285,6 +328,11 @@ export class HttpCache {
     return this.#storage.deletePrefix(host.toLowerCase(), pathPrefix);
   }
 
+  /** Records one request outcome for `stats()`; the proxy calls it once per decision. */
+  count(outcome: CacheOutcome): void {
+    this.#outcomes[outcome]++;
+  }
+
   /** An RFC 9211 Cache-Status member for this cache, e.g. `Portico; hit; ttl=42`. */
   cacheStatus(params: CacheStatusParams): string {
     return formatCacheStatus(this.name, params);
@@ -292,7 +340,16 @@ export class HttpCache {
 
   stats(): HttpCacheStats {
     const lock = this.lock.stats();
-    return { ...this.#storage.stats(), lockWaits: lock.waits, lockTimeouts: lock.timeouts };
+    const o = this.#outcomes;
+    return {
+      ...this.#storage.stats(),
+      lockWaits: lock.waits,
+      lockTimeouts: lock.timeouts,
+      hits: o.hit,
+      misses: o.miss,
+      staleServed: o.stale,
+      revalidations: o.revalidation,
+    };
   }
 
   #decide(key: string, entry: CacheEntry, directives: RequestDirectives): LookupResult {
@@ -322,7 +379,7 @@ export class HttpCache {
   }
 
   #entry(request: RequestInfo, response: StoredResponse, options: StoreOptions): CacheEntry {
-    const key = this.#key(request);
+    const key = options.key ?? this.#key(request);
     const vary = varyNames(response.headers);
     const variant = variantKey(vary, request.headers);
     const directives = parseResponseCacheControl(response.headers);

@@ -4,7 +4,8 @@
  *
  * 1. `invalidate(request, response)` after every response to an unsafe method.
  * 2. `lookup(request)`:
- *    - `hit` → send `respond(entry, request)` with `cacheStatus({ hit: true, ttl })`.
+ *    - `hit` → send `respond(entry, request)` with `cacheStatus({ hit: true, ttl })`; `respond`
+ *      answers a matching client conditional with 304 and a Range with 206 from the stored 200.
  *    - `stale` → the same; if `revalidateInBackground`, refresh it (steps 3–5) off the request path.
  *    - `miss` with `onlyIfCached` → 504 without forwarding.
  *    - `miss` / `revalidate` → step 3.
@@ -34,6 +35,7 @@ export type { CacheEntry } from './entry.ts';
 export {
   HttpCache,
   type CachedResponse,
+  type CacheOutcome,
   type ExchangeTimes,
   type HttpCacheOptions,
   type HttpCacheStats,
@@ -57,4 +59,5 @@ export {
 } from './lock.ts';
 export type { NotStorableReason, RevalidateReason, StorableVerdict } from './policy.ts';
 export type { RangeOutcome } from './range.ts';
+export { conditionalHeaders } from './revalidation.ts';
 export type { HeaderMap, RequestInfo, ResponseHead, StoredResponse } from './types.ts';

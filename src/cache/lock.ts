@@ -137,6 +137,15 @@ export class CacheLock {
     return new Reader(held);
   }
 
+  /**
+   * The writer lock when nobody holds the key, otherwise `undefined` — without becoming a reader or
+   * counting a wait. For work that is skipped when someone else is already doing it (a background
+   * revalidation).
+   */
+  tryAcquire(key: string): WriterLock | undefined {
+    return this.#locks.has(key) ? undefined : new Writer(this.#locks, this.#create(key));
+  }
+
   stats(): CacheLockStats {
     return { waits: this.#waits, timeouts: this.#timeouts, held: this.#locks.size };
   }

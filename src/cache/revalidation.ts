@@ -2,7 +2,8 @@
  * Conditional revalidation (RFC 9111 §4.3): the validators to send, and how a 304 refreshes the
  * stored response without its body being sent again.
  */
-import { firstHeaderValue, type HeaderMap } from './types.ts';
+import { parseHttpDate } from './cache-control.ts';
+import { firstHeaderValue, headerValue, type HeaderMap } from './types.ts';
 
 /**
  * RFC 9111 §3.1: fields a cache must not keep, because they describe one connection, not the
@@ -80,4 +81,47 @@ export function mergeNotModified(stored: HeaderMap, notModified: HeaderMap): Hea
     if (!NOT_UPDATED_BY_304.has(name)) merged[name] = value;
   }
   return merged;
+}
+
+/**
+ * RFC 9110 §13.2.2 for a GET or HEAD answered from a stored 200: true when the client's own
+ * validators still match, so a 304 is the answer. If-None-Match (weak comparison, `*` matches)
+ * takes precedence; If-Modified-Since is evaluated only without it, against Last-Modified.
+ */
+export function clientConditionMatches(request: HeaderMap, stored: HeaderMap): boolean {
+  const ifNoneMatch = headerValue(request, 'if-none-match');
+  if (ifNoneMatch !== undefined) {
+    const etag = firstHeaderValue(stored, 'etag');
+    if (etag === undefined) return false;
+    const mine = weak(etag);
+    return ifNoneMatch.split(',').some((tag) => {
+      const t = tag.trim();
+      return t === '*' || weak(t) === mine;
+    });
+  }
+  const since = parseHttpDate(firstHeaderValue(request, 'if-modified-since'));
+  const modified = parseHttpDate(firstHeaderValue(stored, 'last-modified'));
+  return since !== undefined && modified !== undefined && modified <= since;
+}
+
+function weak(tag: string): string {
+  return tag.startsWith('W/') ? tag.slice(2) : tag;
+}
+
+/** RFC 9110 §15.4.5: the fields a 304 carries — those a 200 would have sent that describe caching. */
+const NOT_MODIFIED_FIELDS = [
+  'cache-control',
+  'content-location',
+  'date',
+  'etag',
+  'expires',
+  'last-modified',
+  'vary',
+];
+
+/** The header of a 304 built from a stored response, with `age` set. */
+export function notModifiedHeaders(stored: HeaderMap, age: string): HeaderMap {
+  const out: HeaderMap = { age };
+  for (const name of NOT_MODIFIED_FIELDS) if (stored[name] !== undefined) out[name] = stored[name];
+  return out;
 }

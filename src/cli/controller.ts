@@ -6,11 +6,12 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { ConfigStore, GatewayProxy, TableHolder, TableService } from '../gateway/index.ts';
+import { ConfigStore, registerAdminApi } from '../gateway/index.ts';
+import { addGatewayDataPlane } from './data-plane.ts';
 // The Kubernetes client is loaded by the primary only (below): workers never pay for it.
 import type { KubernetesController, ControllerOptions } from '../controller/index.ts';
 import { createLogger } from '../observability/index.ts';
-import { httpProxyService, type HttpProxyService } from '../proxy/index.ts';
+import type { HttpProxyService } from '../proxy/index.ts';
 import { Server } from '../server/index.ts';
 import { mergeSettings, resolveDataPlane, type DataPlaneSettings, type RawFlags } from './options.ts';
 
@@ -113,14 +114,7 @@ export async function startController(
     gracePeriodMs: settings.gracePeriodMs,
     logger,
   });
-  const holder = new TableHolder();
-  server.addService(new TableService(holder, server));
-  const gateway = httpProxyService(new GatewayProxy(holder), {
-    name: 'gateway',
-    listen: settings.listen,
-    accessLog: settings.accessLog,
-  }) as HttpProxyService<unknown>;
-  server.addService(gateway);
+  const gateway = addGatewayDataPlane(server, settings);
   let controller: KubernetesController | undefined;
   let store: ConfigStore | undefined;
   if (server.isPrimaryProcess) {
@@ -138,6 +132,9 @@ export async function startController(
       ...overrides,
     });
     server.addService(controller);
+    // Kubernetes is the source of truth here: the admin API reads, explains and purges, but never writes.
+    if (server.admin !== undefined)
+      registerAdminApi(server.admin, store, { token: undefined, cacheChannel: server });
     const source = controller;
     server.addReadinessGate(
       'first Kubernetes sync served by every worker',

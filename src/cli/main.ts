@@ -129,7 +129,7 @@ async function explainCommand(argv: string[]): Promise<void> {
   );
   await store.replace(docs);
   const headers = Object.fromEntries(
-    ((values.header) ?? []).map((h) => {
+    (values.header ?? []).map((h) => {
       const colon = h.indexOf(':');
       if (colon < 1) fail(`--header "${h}" must look like "Name: value"`);
       return [h.slice(0, colon).trim(), h.slice(colon + 1).trim()];
@@ -184,9 +184,7 @@ async function serveCommand(argv: string[]): Promise<void> {
   });
   if (values.help) return void console.log(HELP.serve);
   const { config, help: _help, ...flags } = values;
-  await (await import('./serve.ts')).serve(
-    resolveServeSettings(flags, config),
-  );
+  await (await import('./serve.ts')).serve(resolveServeSettings(flags, config));
 }
 
 const COMMANDS: Record<string, (argv: string[]) => Promise<void>> = {

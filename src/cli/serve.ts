@@ -1,8 +1,8 @@
 import { ConfigError } from '../errors.ts';
 import { loadDocuments, FileWatcher } from '../config/file-source.ts';
-import { ConfigStore, GatewayProxy, TableHolder, TableService, registerAdminApi } from '../gateway/index.ts';
+import { ConfigStore, registerAdminApi } from '../gateway/index.ts';
+import { addGatewayDataPlane } from './data-plane.ts';
 import { createLogger, type Logger } from '../observability/index.ts';
-import { httpProxyService } from '../proxy/index.ts';
 import { Server, type BackgroundService } from '../server/index.ts';
 import type { ServeSettings } from './options.ts';
 
@@ -59,20 +59,13 @@ export async function serve(settings: ServeSettings): Promise<Server> {
     gracePeriodMs: settings.gracePeriodMs,
     logger,
   });
-  const holder = new TableHolder();
-  server.addService(new TableService(holder, server));
-  server.addService(
-    httpProxyService(new GatewayProxy(holder), {
-      name: 'gateway',
-      listen: settings.listen,
-      accessLog: settings.accessLog,
-    }),
-  );
+  addGatewayDataPlane(server, settings);
   if (server.isPrimaryProcess) {
     const store = new ConfigStore(server, logger);
     server.addService(new FileConfigService(settings.files, store, logger));
     server.addReadinessGate('routing table programmed in every worker', () => store.isProgrammed());
-    if (server.admin !== undefined) registerAdminApi(server.admin, store, { token: settings.adminToken });
+    if (server.admin !== undefined)
+      registerAdminApi(server.admin, store, { token: settings.adminToken, cacheChannel: server });
   }
   await server.run();
   return server;

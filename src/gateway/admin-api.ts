@@ -6,13 +6,34 @@ import { sendJson, type AdminServer } from '../server/index.ts';
 import type { ConfigStore, ApplyReport } from './config-store.ts';
 import { compileGatewayTable, type GatewayTable } from './runtime.ts';
 import { explain, type ExplainRequest } from './explain.ts';
+import {
+  parsePurgeRequest,
+  PURGE_RESULT_TOPIC,
+  PURGE_TOPIC,
+  type PurgeMessage,
+  type PurgeResult,
+} from './gateway-proxy.ts';
 
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 const PROGRAMMED_WAIT_MS = 5_000;
+const PURGE_WAIT_MS = 2_000;
 
 export interface AdminApiOptions {
   /** Bearer token for writes; without one, writes are refused (403) and say how to enable them. */
   token: string | undefined;
+  /**
+   * How purges reach the workers' caches (`Server` provides it). Without it, `POST /api/v1/cache/purge`
+   * answers 501.
+   */
+  cacheChannel?: PurgeChannel;
+}
+
+/** The primary's side of the purge exchange: broadcast to every worker, collect their answers. */
+export interface PurgeChannel {
+  broadcast(topic: string, body: unknown): void;
+  onMessage(topic: string, handler: (body: unknown, workerId: number) => void): void;
+  /** Worker processes; 0 means the cache lives in this process. */
+  readonly workers: number;
 }
 
 /**
@@ -64,6 +85,48 @@ export function registerAdminApi(admin: AdminServer, store: ConfigStore, options
       });
     }
     sendJson(res, 200, explain(table(), body));
+  });
+  registerPurge(admin, options);
+}
+
+/**
+ * `POST /api/v1/cache/purge` with `{"key": "..."}` or `{"host": "...", "pathPrefix": "/..."}`: every
+ * worker purges its own cache and says how many entries it removed. Workers that do not answer within
+ * two seconds are listed as missing.
+ */
+function registerPurge(admin: AdminServer, options: AdminApiOptions): void {
+  const channel = options.cacheChannel;
+  const pending = new Map<number, { results: Map<number, number>; done: () => void; expected: number }>();
+  let nextId = 1;
+  channel?.onMessage(PURGE_RESULT_TOPIC, (body, workerId) => {
+    const result = body as PurgeResult;
+    const waiting = pending.get(result.id);
+    if (waiting === undefined) return;
+    waiting.results.set(workerId, result.removed);
+    if (waiting.results.size >= waiting.expected) waiting.done();
+  });
+  admin.route('POST', '/api/v1/cache/purge', async (req, res) => {
+    if (!authorized(req, res, options)) return;
+    const body = await readJson(req, res);
+    if (body === undefined) return;
+    const request = parsePurgeRequest(body);
+    if (typeof request === 'string') return sendJson(res, 400, { error: request });
+    if (channel === undefined) {
+      return sendJson(res, 501, { error: 'cache purge is not wired to the workers in this process' });
+    }
+    const id = nextId++;
+    const expected = Math.max(1, channel.workers);
+    const results = new Map<number, number>();
+    const { promise, resolve } = Promise.withResolvers<void>();
+    pending.set(id, { results, done: resolve, expected });
+    const timer = setTimeout(resolve, PURGE_WAIT_MS).unref();
+    channel.broadcast(PURGE_TOPIC, { id, request } satisfies PurgeMessage);
+    await promise;
+    clearTimeout(timer);
+    pending.delete(id);
+    const workers = Object.fromEntries([...results].sort(([a], [b]) => a - b));
+    const removed = [...results.values()].reduce((a, b) => a + b, 0);
+    sendJson(res, 200, { removed, workers, missing: Math.max(0, expected - results.size) });
   });
 }
 

@@ -1,4 +1,5 @@
-import { PorticoError } from '../errors.ts';
+import { HttpCache } from '../cache/index.ts';
+import { InvalidArgumentError, PorticoError } from '../errors.ts';
 import { hashKey } from '../lb/index.ts';
 import type {
   ProxyHttp,
@@ -7,6 +8,7 @@ import type {
   UpstreamRequest,
   RequestFilterResult,
   ConnectFailureDecision,
+  CacheSettings,
 } from '../proxy/index.ts';
 import {
   applyHeaderModifier,
@@ -15,6 +17,8 @@ import {
   rewritePath,
   type MatchResult,
 } from '../routing/index.ts';
+import type { CacheSettings as RuleCacheSettings } from '../routing/table.ts';
+import type { BackgroundService, ServiceContext } from '../server/index.ts';
 import type { HttpPeer } from '../upstream/index.ts';
 import type { BackendRuntime, GatewayTable } from './runtime.ts';
 
@@ -47,12 +51,75 @@ function splitUrl(url: string): [path: string, query: string] {
   return q < 0 ? [url, ''] : [url.slice(0, q), url.slice(q + 1)];
 }
 
+const MIB = 1024 * 1024;
+
+/** Per-worker cache size: `PORTICO_CACHE_MAX_BYTES`, default 64 MiB (until `portico serve` has a flag). */
+export function cacheMaxBytesFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.PORTICO_CACHE_MAX_BYTES;
+  if (raw === undefined || raw === '') return 64 * MIB;
+  const value = Number(raw);
+  if (!Number.isSafeInteger(value) || value <= 0)
+    throw new InvalidArgumentError(
+      'PORTICO_CACHE_MAX_BYTES',
+      `must be a positive whole number of bytes, got ${raw}`,
+    );
+  return value;
+}
+
+/** What to purge: one primary key, or every entry of a host under a path prefix. */
+export type PurgeRequest = { readonly key: string } | { readonly host: string; readonly pathPrefix: string };
+
+/** Checks an admin API body; returns the request or a message naming the field. */
+export function parsePurgeRequest(body: unknown): PurgeRequest | string {
+  const b = body as Record<string, unknown> | null;
+  if (typeof b !== 'object' || b === null)
+    return 'body must be {"key": "..."} or {"host": "...", "pathPrefix": "/..."}';
+  if (b.key !== undefined) {
+    if (typeof b.key !== 'string' || b.key === '') return 'key: must be a non-empty string';
+    return { key: b.key };
+  }
+  if (typeof b.host !== 'string' || b.host === '') return 'host: must be a non-empty string (or give key)';
+  if (typeof b.pathPrefix !== 'string' || !b.pathPrefix.startsWith('/'))
+    return 'pathPrefix: must be a string starting with /';
+  return { host: b.host, pathPrefix: b.pathPrefix };
+}
+
+export interface GatewayProxyOptions {
+  /** The cache for rules with `cache.enabled`; one per process (worker). Default: a new HttpCache of
+   * `PORTICO_CACHE_MAX_BYTES` (64 MiB). */
+  cache?: HttpCache;
+}
+
 /** The ProxyHttp behind `portico serve` and `portico controller`: Routes and Backends, served from a table. */
 export class GatewayProxy implements ProxyHttp<GatewayCtx> {
   readonly #holder: TableHolder;
+  /** This worker's HTTP cache, shared by every Route rule with `cache.enabled`. */
+  readonly cache: HttpCache;
+  /** Per-rule settings, built on first use so a request allocates nothing to opt in. */
+  readonly #settings = new WeakMap<RuleCacheSettings, CacheSettings>();
 
-  constructor(holder: TableHolder) {
+  constructor(holder: TableHolder, options: GatewayProxyOptions = {}) {
     this.#holder = holder;
+    this.cache = options.cache ?? new HttpCache({ maxBytes: cacheMaxBytesFromEnv() });
+  }
+
+  /** Opts the request into the worker's cache when its rule says `cache: { enabled: true }`. */
+  requestCacheFilter(_session: Session, ctx: GatewayCtx): CacheSettings | undefined {
+    const rule = ctx.match?.rule.cache;
+    if (rule === undefined || !rule.enabled) return undefined;
+    let settings = this.#settings.get(rule);
+    if (settings === undefined) {
+      settings = { cache: this.cache, defaultTtlMs: rule.defaultTtlMs, maxObjectBytes: rule.maxObjectBytes };
+      this.#settings.set(rule, settings);
+    }
+    return settings;
+  }
+
+  /** Removes entries from this worker's cache; returns how many went. */
+  purge(request: PurgeRequest): number {
+    return 'key' in request
+      ? this.cache.purge(request.key)
+      : this.cache.purgePrefix(request.host, request.pathPrefix);
   }
 
   newCtx(): GatewayCtx {
@@ -181,4 +248,57 @@ function cookie(header: string | undefined, name: string): string | undefined {
     if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
   }
   return undefined;
+}
+
+/** How the cache service talks to the primary; `Server` provides it. */
+export interface CacheChannel {
+  onMessage(topic: string, handler: (body: unknown, workerId: number) => void): void;
+  sendToPrimary(topic: string, body: unknown): void;
+}
+
+/** Topics of the purge exchange between the admin API (primary) and the workers. */
+export const PURGE_TOPIC = 'cache-purge';
+export const PURGE_RESULT_TOPIC = 'cache-purge-result';
+
+/** A purge as broadcast to workers; `id` pairs the answers with the admin request. */
+export interface PurgeMessage {
+  readonly id: number;
+  readonly request: PurgeRequest;
+}
+
+/** A worker's answer to a {@link PurgeMessage}. */
+export interface PurgeResult {
+  readonly id: number;
+  readonly removed: number;
+}
+
+/**
+ * Runs in every worker next to the gateway: reports the worker's cache as `portico_cache_*` metrics and
+ * answers purges the primary broadcasts (`POST /api/v1/cache/purge`) with how many entries it removed.
+ */
+export class GatewayCacheService implements BackgroundService {
+  readonly kind = 'background';
+  readonly name = 'gateway-cache';
+  readonly runsIn = 'worker';
+  readonly #proxy: GatewayProxy;
+  readonly #channel: CacheChannel;
+
+  constructor(proxy: GatewayProxy, channel: CacheChannel) {
+    this.#proxy = proxy;
+    this.#channel = channel;
+  }
+
+  start(context: ServiceContext): Promise<void> {
+    context.metrics.observeCache(this.#proxy.cache);
+    this.#channel.onMessage(PURGE_TOPIC, (body) => {
+      const message = body as PurgeMessage;
+      const removed = this.#proxy.purge(message.request);
+      this.#channel.sendToPrimary(PURGE_RESULT_TOPIC, { id: message.id, removed } satisfies PurgeResult);
+    });
+    return Promise.resolve();
+  }
+
+  stop(): Promise<void> {
+    return Promise.resolve();
+  }
 }

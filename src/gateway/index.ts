@@ -1,4 +1,11 @@
-export { GatewayProxy, TableHolder, type GatewayCtx } from './gateway-proxy.ts';
+export {
+  GatewayProxy,
+  GatewayCacheService,
+  TableHolder,
+  type GatewayCtx,
+  type GatewayProxyOptions,
+  type PurgeRequest,
+} from './gateway-proxy.ts';
 export { compileGatewayTable, type GatewayTable, type BackendRuntime } from './runtime.ts';
 export {
   ConfigStore,

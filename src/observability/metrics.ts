@@ -1,4 +1,30 @@
-import { MetricSet, type Counter, type Gauge, type Histogram, type Labelled } from './metric-set.ts';
+import type { HttpCacheStats } from '../cache/index.ts';
+import {
+  MetricSet,
+  type Counter,
+  type Gauge,
+  type Histogram,
+  type Labelled,
+  type MetricSnapshot,
+} from './metric-set.ts';
+
+/** Anything with cache statistics, e.g. an `HttpCache`. */
+export interface CacheStatsSource {
+  stats(): HttpCacheStats;
+}
+
+/**
+ * A MetricSet that refreshes pulled cells (the caches' counters) just before each snapshot, so the
+ * request path only bumps plain numbers inside the cache and the scrape copies them once.
+ */
+class CollectingMetricSet extends MetricSet {
+  readonly collectors: Array<() => void> = [];
+
+  override snapshot(): MetricSnapshot {
+    for (const collect of this.collectors) collect();
+    return super.snapshot();
+  }
+}
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -7,7 +33,7 @@ const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
  * the primary knows each metric's type and help when it renders the workers' sum.
  */
 export class ProxyMetrics {
-  readonly set = new MetricSet();
+  readonly set: MetricSet = new CollectingMetricSet();
   readonly requests: Labelled<Counter> = this.set.labelledCounter(
     'portico_http_requests_total',
     'Downstream requests by status code',
@@ -53,7 +79,85 @@ export class ProxyMetrics {
     'Time a worker took to compile and swap a routing table',
     [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
   );
+  readonly cacheHits: Counter = this.set.counter(
+    'portico_cache_hits_total',
+    'Requests answered from a fresh cache entry',
+  );
+  readonly cacheMisses: Counter = this.set.counter(
+    'portico_cache_misses_total',
+    'Cacheable requests that found nothing usable and went upstream',
+  );
+  readonly cacheStaleServed: Counter = this.set.counter(
+    'portico_cache_stale_served_total',
+    'Requests answered from a stale entry (stale-while-revalidate, max-stale, stale-if-error)',
+  );
+  readonly cacheRevalidations: Counter = this.set.counter(
+    'portico_cache_revalidations_total',
+    'Conditional revalidations sent upstream, foreground and background',
+  );
+  readonly cacheLockWaits: Counter = this.set.counter(
+    'portico_cache_lock_waits_total',
+    'Requests that waited on another request filling the same key',
+  );
+  readonly cacheLockTimeouts: Counter = this.set.counter(
+    'portico_cache_lock_timeouts_total',
+    'Waiting requests released by the lock timeout, which then went upstream themselves',
+  );
+  readonly cacheBytes: Gauge = this.set.gauge(
+    'portico_cache_stored_bytes',
+    'Bytes charged for stored cache entries (headers, bodies, keys, overhead)',
+  );
+  readonly cacheEntries: Gauge = this.set.gauge('portico_cache_entries', 'Stored cache entries (variants)');
+  readonly cacheEvictions: Counter = this.set.counter(
+    'portico_cache_evictions_total',
+    'Entries dropped to make room under the byte bound',
+  );
   readonly #byStatus = new Map<number, Counter>();
+  readonly #caches: CacheStatsSource[] = [];
+
+  /**
+   * Reports a cache's statistics as the `portico_cache_*` metrics of this process; call once per cache
+   * (e.g. from a service's `start(context)`). Several caches add up.
+   */
+  observeCache(cache: CacheStatsSource): void {
+    if (this.#caches.includes(cache)) return;
+    this.#caches.push(cache);
+    if (this.#caches.length === 1)
+      (this.set as CollectingMetricSet).collectors.push(() => this.#collectCaches());
+  }
+
+  #collectCaches(): void {
+    let hits = 0,
+      misses = 0,
+      stale = 0,
+      revalidations = 0,
+      waits = 0,
+      timeouts = 0;
+    let bytes = 0,
+      entries = 0,
+      evictions = 0;
+    for (const cache of this.#caches) {
+      const s = cache.stats();
+      hits += s.hits;
+      misses += s.misses;
+      stale += s.staleServed;
+      revalidations += s.revalidations;
+      waits += s.lockWaits;
+      timeouts += s.lockTimeouts;
+      bytes += s.bytes;
+      entries += s.entries;
+      evictions += s.evictions;
+    }
+    this.cacheHits.value = hits;
+    this.cacheMisses.value = misses;
+    this.cacheStaleServed.value = stale;
+    this.cacheRevalidations.value = revalidations;
+    this.cacheLockWaits.value = waits;
+    this.cacheLockTimeouts.value = timeouts;
+    this.cacheBytes.set(bytes);
+    this.cacheEntries.set(entries);
+    this.cacheEvictions.value = evictions;
+  }
 
   /** Counts one request by status; the cell is cached per status so the hot path does one map lookup. */
   countRequest(status: number): void {

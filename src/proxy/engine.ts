@@ -2,10 +2,20 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
+import { conditionalHeaders } from '../cache/index.ts';
+import type {
+  BodyCollector,
+  CacheEntry,
+  CacheStatusParams,
+  ForwardReason,
+  HttpCache,
+  RequestInfo,
+  WriterLock,
+} from '../cache/index.ts';
 import { PorticoError, toPorticoError, InvalidArgumentError } from '../errors.ts';
 import { HttpPeer, type PeerPools } from '../upstream/index.ts';
-import { forwardRequestHeaders, ResponseHeader, stripResponseHopByHop } from './headers.ts';
-import type { ProxyHttp, UpstreamRequest } from './proxy-http.ts';
+import { forwardRequestHeaders, type HeaderList, ResponseHeader, stripResponseHopByHop } from './headers.ts';
+import type { CacheSettings, ProxyHttp, ResponseCacheDecision, UpstreamRequest } from './proxy-http.ts';
 import { Session } from './session.ts';
 import { classifyUpstreamError, defaultErrorStatus } from './upstream-errors.ts';
 
@@ -39,6 +49,8 @@ export class ProxyEngine<CTX> {
   readonly maxAttempts: number;
   readonly via: string;
   readonly onComplete: ((session: Session) => void) | undefined;
+  /** The proxy implements `requestCacheFilter`; decided once, so uncached proxies never pay for the cache. */
+  readonly caching: boolean;
 
   constructor(proxy: ProxyHttp<CTX>, pools: PeerPools, options: ProxyEngineOptions = {}) {
     if (typeof proxy?.upstreamPeer !== 'function') {
@@ -52,6 +64,7 @@ export class ProxyEngine<CTX> {
     }
     this.via = `1.1 ${options.via ?? 'portico'}`;
     this.onComplete = options.onComplete;
+    this.caching = typeof proxy.requestCacheFilter === 'function';
   }
 
   /** The node:http `request` listener. */
@@ -77,6 +90,8 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
   readonly session: Session;
   ctx!: CTX;
   controller: Dispatcher.DispatchController | undefined;
+  /** Cache state; set only for requests `requestCacheFilter` opted in. */
+  cacheFlow: CacheFlow | undefined;
   #hasBody: boolean;
   #requestStarted = false;
   #responseStarted = false;
@@ -103,6 +118,11 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
       if (isPromise(r)) r = await r;
       if (r === 'responded') return this.finish(undefined);
     }
+    if (this.engine.caching) {
+      let settings = proxy.requestCacheFilter!(session, this.ctx);
+      if (isPromise(settings)) settings = await settings;
+      if (settings !== undefined) return this.#cached(settings);
+    }
     await this.attempt();
   }
 
@@ -117,12 +137,9 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     if (this.#finished) return;
     session.peer = peer;
     const req = session.request;
-    const headers = forwardRequestHeaders(req.rawHeaders, {
-      clientAddress: session.clientAddress,
-      protocol: session.secure ? 'https' : 'http',
-      via: this.engine.via,
-    });
-    if (peer.host !== undefined) headers.set('host', peer.host);
+    const headers = this.forwardHeaders(peer);
+    const flow = this.cacheFlow;
+    if (flow !== undefined && flow.mode === 'fill') flow.prepareFill(headers);
     const upstreamRequest: UpstreamRequest = { method: req.method!, path: req.url!, headers };
     if (proxy.upstreamRequestFilter) {
       const r = proxy.upstreamRequestFilter(session, upstreamRequest, this.ctx);
@@ -142,6 +159,18 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
       },
       this,
     );
+  }
+
+  /** The request's headers as they go upstream, before `upstreamRequestFilter`. */
+  forwardHeaders(peer: HttpPeer): HeaderList {
+    const session = this.session;
+    const headers = forwardRequestHeaders(session.request.rawHeaders, {
+      clientAddress: session.clientAddress,
+      protocol: session.secure ? 'https' : 'http',
+      via: this.engine.via,
+    });
+    if (peer.host !== undefined) headers.set('host', peer.host);
+    return headers;
   }
 
   #armAttemptTimer(): void {
@@ -182,8 +211,10 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     session.upstreamHeadersAt = performance.now();
     stripResponseHopByHop(headers);
     const response = new ResponseHeader(statusCode, headers);
+    const flow = this.cacheFlow;
     try {
       proxy.upstreamResponseFilter?.(session, response, this.ctx);
+      if (flow !== undefined && this.#cacheResponse(flow, response) === 'local') return;
       proxy.responseFilter?.(session, response, this.ctx);
     } catch (error) {
       this.controller?.abort(toPorticoError(error, 'HOOK_FAILED'));
@@ -195,6 +226,11 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const flow = this.cacheFlow;
+    if (flow !== undefined) {
+      if (flow.local !== 'none') return;
+      if (flow.collector !== undefined) flow.collect(chunk);
+    }
     const { proxy } = this.engine;
     const data = proxy.responseBodyFilter
       ? proxy.responseBodyFilter(this.session, chunk, false, this.ctx)
@@ -209,6 +245,8 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    const flow = this.cacheFlow;
+    if (flow !== undefined && flow.local !== 'none') return this.#cacheLocalEnd(flow);
     const { proxy } = this.engine;
     const res = this.session.response;
     if (proxy.responseBodyFilter) {
@@ -218,6 +256,7 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     } else {
       res.end();
     }
+    if (flow?.collector !== undefined) flow.store();
     this.finish(undefined);
   }
 
@@ -255,6 +294,270 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     }
   }
 
+  /** A request opted into a cache: invalidate, serve from the cache, or fill it through the lock. */
+  async #cached(settings: CacheSettings): Promise<void> {
+    const { proxy } = this.engine;
+    const session = this.session;
+    const cache = settings.cache;
+    const info = requestInfo(session);
+    const key = proxy.cacheKey ? proxy.cacheKey(session, this.ctx) : cache.keyFor(info);
+    const flow = new CacheFlow(settings, info, key);
+    this.cacheFlow = flow;
+    const method = info.method;
+    if (method !== 'GET' && method !== 'HEAD') {
+      flow.mode = SAFE_METHODS.has(method) ? 'pass' : 'invalidate';
+      return this.attempt();
+    }
+    const found = cache.lookup(info, key);
+    flow.ttlSeconds = found.status === 'miss' ? 0 : found.ttlSeconds;
+    if (found.status === 'hit' || found.status === 'stale') {
+      const entry = found.entry;
+      if (proxy.cacheHitFilter === undefined || proxy.cacheHitFilter(session, entry, this.ctx) === 'serve') {
+        if (found.status === 'hit') {
+          cache.count('hit');
+          return this.#serveEntry(flow, entry, { hit: true, ttl: found.ttlSeconds });
+        }
+        cache.count('stale');
+        if (found.revalidateInBackground) await this.#revalidateInBackground(flow, entry);
+        return this.#serveEntry(flow, entry, { hit: true, ttl: found.ttlSeconds, detail: 'stale' });
+      }
+      flow.fwd = 'bypass';
+    } else if (found.status === 'miss') {
+      if (found.onlyIfCached) {
+        cache.count('miss');
+        const status = cache.cacheStatus({ fwd: found.fwd, detail: 'only-if-cached' });
+        session.respond(504, '504 Gateway Timeout\n', { 'cache-status': status });
+        return this.finish(undefined);
+      }
+      flow.fwd = found.fwd;
+    } else {
+      flow.fwd = found.reason === 'stale' || found.reason === 'response-no-cache' ? 'stale' : 'request';
+      flow.entry = found.entry;
+      flow.conditional = found.conditionalHeaders;
+    }
+    // A HEAD cannot fill the cache (its response has no body); only a stored GET can answer it.
+    if (method === 'HEAD' && flow.entry === undefined) {
+      cache.count('miss');
+      flow.mode = 'pass';
+      return this.attempt();
+    }
+    return this.#lockAndFill(flow);
+  }
+
+  /** The cache lock: the first request for a key fetches; the others wait for it, then look again. */
+  async #lockAndFill(flow: CacheFlow): Promise<void> {
+    const cache = flow.cache;
+    const handle = cache.lock.acquire(flow.key);
+    if (handle.kind === 'writer') {
+      flow.writer = handle;
+    } else {
+      const result = await handle.wait();
+      if (this.#finished) return;
+      flow.collapsed = true;
+      if (result === 'ready') {
+        const again = cache.lookup(flow.info, flow.key);
+        if (again.status === 'hit' || again.status === 'stale') {
+          cache.count(again.status);
+          return this.#serveEntry(flow, again.entry, { hit: true, ttl: again.ttlSeconds, collapsed: true });
+        }
+        flow.entry = again.status === 'revalidate' ? again.entry : undefined;
+        flow.conditional = again.status === 'revalidate' ? again.conditionalHeaders : undefined;
+      }
+      // timeout, uncacheable, failed (or gone again): fetch on our own, without the lock.
+    }
+    cache.count(flow.entry === undefined ? 'miss' : 'revalidation');
+    flow.mode = 'fill';
+    return this.attempt();
+  }
+
+  /**
+   * Cache steps when upstream response headers arrive, after `upstreamResponseFilter`. Returns
+   * `'local'` when the answer will come from the cache instead (a 304 that refreshed the entry, a 5xx
+   * covered by stale-if-error, a 304 for another representation that needs a refetch).
+   */
+  #cacheResponse(flow: CacheFlow, response: ResponseHeader): 'local' | 'forward' {
+    const cache = flow.cache;
+    const status = response.status;
+    const head = { status, headers: response.headers };
+    if (flow.mode === 'invalidate') {
+      cache.invalidate(flow.info, head);
+      this.#cacheStatus(response, cache.cacheStatus({ fwd: 'method', fwdStatus: status }));
+      return 'forward';
+    }
+    if (flow.mode === 'pass') {
+      this.#cacheStatus(response, cache.cacheStatus({ fwd: flow.fwd, fwdStatus: status }));
+      return 'forward';
+    }
+    flow.responseTime = cache.now();
+    const entry = flow.entry;
+    if (entry !== undefined && status === 304) {
+      const refreshed = cache.freshen(flow.info, entry, { ...head, ...flow.times() }, flow.storeOptions());
+      if (refreshed === undefined) {
+        flow.local = 'refetch';
+        return 'local';
+      }
+      flow.release(refreshed.stored ? 'ready' : 'uncacheable');
+      flow.local = 'freshened';
+      flow.localEntry = refreshed.entry;
+      return 'local';
+    }
+    if (entry !== undefined && status >= 500 && cache.staleIfError(entry)) {
+      flow.release('failed');
+      flow.local = 'stale-if-error';
+      flow.fwdStatus = status;
+      return 'local';
+    }
+    const detail = this.#admit(flow, response);
+    this.#cacheStatus(
+      response,
+      cache.cacheStatus({ fwd: flow.fwd, fwdStatus: status, collapsed: flow.collapsed, detail }),
+    );
+    return 'forward';
+  }
+
+  /** Appends our Cache-Status member after any from caches further upstream (RFC 9211 §2). */
+  #cacheStatus(response: ResponseHeader, own: string): void {
+    const upstream = response.get('cache-status');
+    response.set('cache-status', upstream === undefined ? own : `${upstream}, ${own}`);
+    this.session.cacheStatus = own;
+  }
+
+  /** Decides whether to buffer this response for the cache; returns the reason when not. */
+  #admit(flow: CacheFlow, response: ResponseHeader): string | undefined {
+    const { proxy } = this.engine;
+    const cache = flow.cache;
+    const head = { status: response.status, headers: response.headers };
+    const decision: ResponseCacheDecision = proxy.responseCacheFilter
+      ? proxy.responseCacheFilter(this.session, response, this.ctx)
+      : 'cacheable';
+    let reason: string | undefined = decision === 'uncacheable' ? 'response-cache-filter' : undefined;
+    if (reason === undefined) {
+      const verdict = cache.storability(flow.info, head);
+      if (!verdict.storable) reason = verdict.reason;
+    }
+    if (reason === undefined) {
+      const collector = cache.bodyCollector(head, flow.settings.maxObjectBytes);
+      if (collector.state === 'too-large') reason = 'too-large';
+      else {
+        flow.collector = collector;
+        flow.storedHead = { status: response.status, headers: { ...response.headers } };
+        return undefined;
+      }
+    }
+    flow.release('uncacheable');
+    return reason;
+  }
+
+  /** The upstream exchange ended and the answer comes from the cache (see `#cacheResponse`). */
+  #cacheLocalEnd(flow: CacheFlow): void {
+    const local = flow.local;
+    flow.local = 'none';
+    if (local === 'freshened') {
+      const entry = flow.localEntry!;
+      flow.cache.count('revalidation');
+      return this.#serveEntry(flow, entry, { fwd: flow.fwd, fwdStatus: 304, ttl: ttlOf(flow, entry) });
+    }
+    if (local === 'stale-if-error') {
+      flow.cache.count('stale');
+      return this.#serveEntry(flow, flow.entry!, {
+        hit: true,
+        fwd: 'stale',
+        fwdStatus: flow.fwdStatus,
+        ttl: flow.ttlSeconds,
+        detail: 'stale-if-error',
+      });
+    }
+    // refetch: the 304 named another representation; the entry is gone, fetch it unconditionally.
+    flow.entry = undefined;
+    flow.conditional = undefined;
+    this.#responseStarted = false;
+    this.attempt().catch((e: unknown) => this.fail(toPorticoError(e, 'HOOK_FAILED')));
+  }
+
+  /** Sends a stored response downstream: Age, Cache-Status, 304/206/HEAD as the request asks; then `finish`. */
+  #serveEntry(flow: CacheFlow, entry: CacheEntry, status: CacheStatusParams): void {
+    if (this.#finished) return;
+    const { proxy } = this.engine;
+    const session = this.session;
+    const cache = flow.cache;
+    const cached = cache.respond(entry, flow.info);
+    const headers = cached.headers as Record<string, string | string[]>;
+    for (const name of Object.keys(headers)) if (headers[name] === undefined) delete headers[name];
+    const own = cache.cacheStatus(status);
+    const upstreamStatus = headers['cache-status'];
+    headers['cache-status'] = upstreamStatus === undefined ? own : `${String(upstreamStatus)}, ${own}`;
+    session.cacheStatus = own;
+    let body = cached.body;
+    if (headers['content-length'] === undefined && cached.status !== 304 && cached.status !== 204) {
+      // Stored after a chunked transfer: the length is known now (for HEAD, the stored GET's).
+      headers['content-length'] = String((body ?? entry.response.body).length);
+    }
+    const response = new ResponseHeader(cached.status, headers);
+    try {
+      proxy.responseFilter?.(session, response, this.ctx);
+      if (proxy.responseBodyFilter) {
+        delete response.headers['content-length'];
+        if (body !== undefined) {
+          const head = proxy.responseBodyFilter(session, body, false, this.ctx);
+          const tail = proxy.responseBodyFilter(session, EMPTY, true, this.ctx);
+          body = tail.length === 0 ? head : Buffer.concat([head, tail]);
+        }
+      }
+    } catch (error) {
+      return this.fail(toPorticoError(error, 'HOOK_FAILED'));
+    }
+    session.status = response.status;
+    const res = session.response;
+    res.writeHead(response.status, response.headers);
+    if (body !== undefined && session.method !== 'HEAD') {
+      session.bytesSent += body.length;
+      res.end(body);
+    } else {
+      res.end();
+    }
+    this.finish(undefined);
+  }
+
+  /**
+   * stale-while-revalidate: refresh the entry off the request path, at most one refresh per key (the
+   * lock). The peer is chosen now, with this request's session and context, so that `logging` still
+   * closes whatever `upstreamPeer` opened; the exchange itself outlives the request.
+   */
+  async #revalidateInBackground(flow: CacheFlow, entry: CacheEntry): Promise<void> {
+    const writer = flow.cache.lock.tryAcquire(flow.key);
+    if (writer === undefined) return;
+    const { proxy, pools } = this.engine;
+    const session = this.session;
+    const fill = new BackgroundFill(this, flow, writer, entry);
+    try {
+      let peer = proxy.upstreamPeer(session, this.ctx);
+      if (isPromise(peer)) peer = await peer;
+      if (!(peer instanceof HttpPeer))
+        throw new PorticoError('HOOK_FAILED', 'upstreamPeer must return an HttpPeer');
+      const headers = this.forwardHeaders(peer);
+      prepareFillHeaders(headers, conditionalHeaders(entry.response.headers));
+      const request: UpstreamRequest = { method: 'GET', path: session.path, headers };
+      if (proxy.upstreamRequestFilter) {
+        const r = proxy.upstreamRequestFilter(session, request, this.ctx);
+        if (isPromise(r)) await r;
+      }
+      flow.cache.count('revalidation');
+      fill.requestTime = flow.cache.now();
+      pools.dispatcherFor(peer).dispatch(
+        {
+          path: request.path,
+          method: request.method,
+          headers: request.headers.raw,
+          body: null,
+          idempotent: true,
+        },
+        fill,
+      );
+    } catch {
+      writer.release('failed');
+    }
+  }
+
   /** The client closed its connection; stop the upstream work and record the request as failed. */
   onDownstreamClose(): void {
     if (this.#finished) return;
@@ -276,6 +579,17 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     const { proxy } = this.engine;
     const session = this.session;
     const res = session.response;
+    const flow = this.cacheFlow;
+    if (flow !== undefined && !res.headersSent && flow.staleIfError(error)) {
+      flow.release('failed');
+      this.#serveEntry(flow, flow.entry!, {
+        hit: true,
+        fwd: 'stale',
+        ttl: flow.ttlSeconds,
+        detail: 'stale-if-error',
+      });
+      return;
+    }
     if (res.headersSent) {
       safely(() => proxy.errorWhileProxy?.(session, error, this.ctx));
       res.destroy(error);
@@ -292,12 +606,239 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     if (this.#finished) return;
     this.#finished = true;
     clearTimeout(this.#attemptTimer);
+    // The cache lock is released on every path; a no-op when the fill already released it.
+    this.cacheFlow?.release('failed');
     const session = this.session;
     session.error = error;
     if (session.status === 0) session.status = session.response.statusCode;
     (session.response as ResponseWithCall)[kCall] = undefined;
     safely(() => this.engine.proxy.logging?.(session, error, this.ctx));
     safely(() => this.engine.onComplete?.(session));
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** RFC 9110 §9.2.1. */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
+
+/** Client fields a cache fill must not forward: the cache wants the whole, unconditional representation. */
+const FILL_STRIPPED = [
+  'range',
+  'if-range',
+  'if-none-match',
+  'if-modified-since',
+  'if-match',
+  'if-unmodified-since',
+];
+
+/** Strips Range and the client's conditionals, then adds the stored response's validators, if any. */
+function prepareFillHeaders(
+  headers: HeaderList,
+  conditional: Readonly<Record<string, string>> | undefined,
+): void {
+  for (const name of FILL_STRIPPED) headers.remove(name);
+  if (conditional === undefined) return;
+  for (const name of Object.keys(conditional)) headers.set(name, conditional[name]!);
+}
+
+function ttlOf(flow: CacheFlow, entry: CacheEntry): number {
+  const age = flow.cache.now() - entry.responseTime + entry.initialAgeMs;
+  return Math.trunc((entry.lifetimeMs - age) / 1000);
+}
+
+/** What the cache needs to know about a downstream request; built once per cached request. */
+function requestInfo(session: Session): RequestInfo {
+  const req = session.request;
+  const url = req.url!;
+  const q = url.indexOf('?');
+  return {
+    method: req.method!,
+    scheme: session.secure ? 'https' : 'http',
+    host: req.headers.host ?? '',
+    path: q < 0 ? url : url.slice(0, q),
+    query: q < 0 ? '' : url.slice(q + 1),
+    headers: req.headers,
+  };
+}
+
+/** Per-request cache state, allocated only for requests a ProxyHttp opted into a cache. */
+class CacheFlow {
+  readonly settings: CacheSettings;
+  readonly cache: HttpCache;
+  readonly info: RequestInfo;
+  readonly key: string;
+  /** `fill`: a GET that may be stored; `invalidate`: an unsafe method; `pass`: forwarded, never stored. */
+  mode: 'fill' | 'invalidate' | 'pass' = 'pass';
+  fwd: ForwardReason = 'method';
+  /** The stored response being revalidated, if any. */
+  entry: CacheEntry | undefined = undefined;
+  conditional: Readonly<Record<string, string>> | undefined = undefined;
+  ttlSeconds = 0;
+  writer: WriterLock | undefined = undefined;
+  collapsed = false;
+  collector: BodyCollector | undefined = undefined;
+  storedHead: { status: number; headers: Record<string, string | string[]> } | undefined = undefined;
+  requestTime = 0;
+  responseTime = 0;
+  /** Whether the answer comes from the cache once the upstream exchange ends. */
+  local: 'none' | 'freshened' | 'stale-if-error' | 'refetch' = 'none';
+  localEntry: CacheEntry | undefined = undefined;
+  fwdStatus = 0;
+
+  constructor(settings: CacheSettings, info: RequestInfo, key: string) {
+    this.settings = settings;
+    this.cache = settings.cache;
+    this.info = info;
+    this.key = key;
+  }
+
+  /** Called by each attempt of a fill: an unconditional, whole-body request plus our validators. */
+  prepareFill(headers: HeaderList): void {
+    prepareFillHeaders(headers, this.entry === undefined ? undefined : this.conditional);
+    this.requestTime = this.cache.now();
+  }
+
+  times(): { requestTime: number; responseTime: number } {
+    return { requestTime: this.requestTime, responseTime: this.responseTime };
+  }
+
+  storeOptions(): { defaultTtlMs: number | undefined; key: string } {
+    return { defaultTtlMs: this.settings.defaultTtlMs, key: this.key };
+  }
+
+  collect(chunk: Buffer): void {
+    if (this.collector!.push(chunk) === 'too-large') {
+      this.collector = undefined;
+      this.storedHead = undefined;
+      this.release('uncacheable');
+    }
+  }
+
+  /** The body ended: store it, and tell the waiters. */
+  store(): void {
+    const body = this.collector!.finish();
+    this.collector = undefined;
+    const head = this.storedHead!;
+    this.storedHead = undefined;
+    if (body === undefined) return this.release('uncacheable');
+    const result = this.cache.store(
+      this.info,
+      { status: head.status, headers: head.headers, body, ...this.times() },
+      this.storeOptions(),
+    );
+    this.release(result.stored ? 'ready' : 'uncacheable');
+  }
+
+  /** May a stale entry stand in for this failure (stale-if-error)? */
+  staleIfError(error: PorticoError): boolean {
+    return (
+      this.mode === 'fill' &&
+      this.entry !== undefined &&
+      error.source === 'upstream' &&
+      this.cache.staleIfError(this.entry)
+    );
+  }
+
+  release(outcome: 'ready' | 'uncacheable' | 'failed'): void {
+    const writer = this.writer;
+    if (writer === undefined) return;
+    this.writer = undefined;
+    writer.release(outcome);
+  }
+}
+
+/**
+ * The upstream exchange of a background revalidation (stale-while-revalidate): nothing goes
+ * downstream; a 304 refreshes the entry, a storable 200 replaces it, anything else leaves it. The
+ * lock is released on every path.
+ */
+class BackgroundFill implements Dispatcher.DispatchHandler {
+  readonly #call: ProxyCall<unknown>;
+  readonly #flow: CacheFlow;
+  readonly #writer: WriterLock;
+  readonly #entry: CacheEntry;
+  requestTime = 0;
+  #collector: BodyCollector | undefined;
+  #head: { status: number; headers: Record<string, string | string[]> } | undefined;
+  #responseTime = 0;
+
+  constructor(call: ProxyCall<unknown>, flow: CacheFlow, writer: WriterLock, entry: CacheEntry) {
+    this.#call = call;
+    this.#flow = flow;
+    this.#writer = writer;
+    this.#entry = entry;
+  }
+
+  onRequestStart(): void {}
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[]>,
+  ): void {
+    if (statusCode < 200) return;
+    const flow = this.#flow;
+    const cache = flow.cache;
+    const call = this.#call;
+    this.#responseTime = cache.now();
+    stripResponseHopByHop(headers);
+    const response = new ResponseHeader(statusCode, headers);
+    const { proxy } = call.engine;
+    try {
+      proxy.upstreamResponseFilter?.(call.session, response, call.ctx);
+      const times = { requestTime: this.requestTime, responseTime: this.#responseTime };
+      if (statusCode === 304) {
+        const refreshed = cache.freshen(
+          flow.info,
+          this.#entry,
+          { status: 304, headers, ...times },
+          flow.storeOptions(),
+        );
+        this.#writer.release(refreshed?.stored === true ? 'ready' : 'failed');
+        return;
+      }
+      const cacheable = proxy.responseCacheFilter
+        ? proxy.responseCacheFilter(call.session, response, call.ctx) === 'cacheable'
+        : true;
+      const head = { status: response.status, headers: response.headers };
+      if (cacheable && cache.storability(flow.info, head).storable) {
+        const collector = cache.bodyCollector(head, flow.settings.maxObjectBytes);
+        if (collector.state === 'buffering') {
+          this.#collector = collector;
+          this.#head = { status: response.status, headers: { ...response.headers } };
+          return;
+        }
+      }
+    } catch (error) {
+      controller.abort(toPorticoError(error, 'HOOK_FAILED'));
+      return;
+    }
+    this.#writer.release('uncacheable');
+  }
+
+  onResponseData(_controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#collector?.push(chunk) === 'too-large') {
+      this.#collector = undefined;
+      this.#writer.release('uncacheable');
+    }
+  }
+
+  onResponseEnd(): void {
+    const body = this.#collector?.finish();
+    this.#collector = undefined;
+    if (body === undefined || this.#head === undefined) return this.#writer.release('uncacheable');
+    const flow = this.#flow;
+    const result = flow.cache.store(
+      flow.info,
+      { ...this.#head, body, requestTime: this.requestTime, responseTime: this.#responseTime },
+      flow.storeOptions(),
+    );
+    this.#writer.release(result.stored ? 'ready' : 'uncacheable');
+  }
+
+  onResponseError(): void {
+    this.#writer.release('failed');
   }
 }
 

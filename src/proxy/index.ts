@@ -4,6 +4,9 @@ export type {
   RequestFilterResult,
   ConnectFailureDecision,
   UpstreamRequest,
+  CacheSettings,
+  CacheHitDecision,
+  ResponseCacheDecision,
 } from './proxy-http.ts';
 export { Session } from './session.ts';
 export { HeaderList, ResponseHeader, forwardRequestHeaders, stripResponseHopByHop } from './headers.ts';

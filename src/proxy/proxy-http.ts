@@ -1,3 +1,4 @@
+import type { CacheEntry, HttpCache } from '../cache/index.ts';
 import type { PorticoError } from '../errors.ts';
 import type { HttpPeer } from '../upstream/index.ts';
 import type { HeaderList, ResponseHeader } from './headers.ts';
@@ -11,6 +12,25 @@ export type RequestFilterResult = 'continue' | 'responded';
 
 /** What {@link ProxyHttp.failToConnect} decided: try `upstreamPeer` again, or give up with this error. */
 export type ConnectFailureDecision = 'retry' | 'fail';
+
+/** What {@link ProxyHttp.cacheHitFilter} decided about a usable stored response. */
+export type CacheHitDecision = 'serve' | 'bypass';
+
+/** What {@link ProxyHttp.responseCacheFilter} decided about an upstream response. */
+export type ResponseCacheDecision = 'cacheable' | 'uncacheable';
+
+/**
+ * A request's opt-in to a cache, returned by {@link ProxyHttp.requestCacheFilter}. Settings from a
+ * route (or any per-request policy) override the cache's own defaults for this request only.
+ */
+export interface CacheSettings {
+  /** The cache to use; usually one per worker, shared by every request of that worker. */
+  readonly cache: HttpCache;
+  /** Lifetime for responses the origin gave no freshness information (no max-age, Expires or Last-Modified). */
+  readonly defaultTtlMs?: number | undefined;
+  /** Largest body stored for this request; capped by the cache's own `maxObjectBytes`. */
+  readonly maxObjectBytes?: number | undefined;
+}
 
 /** The request as it will be sent upstream; filters may change any field. */
 export interface UpstreamRequest {
@@ -28,6 +48,12 @@ export interface UpstreamRequest {
  *
  * `newCtx → earlyRequestFilter → requestFilter → upstreamPeer → upstreamRequestFilter → (connect)
  *  → upstreamResponseFilter → responseFilter → responseBodyFilter* → logging`
+ *
+ * With a cache (`requestCacheFilter` returned settings), `requestFilter` is followed by
+ * `cacheKey → (lookup) → cacheHitFilter` when something usable is stored; a served hit then goes
+ * `responseFilter → responseBodyFilter* → logging` without any upstream phase. A miss or revalidation
+ * goes upstream as above, with `responseCacheFilter` between `upstreamResponseFilter` and `responseFilter`.
+ * See docs/cache.md for the whole picture.
  *
  * with `failToConnect` (per failed attempt), then `upstreamPeer` again on retry; `errorWhileProxy` once the
  * response has started; `failToProxy` when the request fails before it. Every request, however it ends,
@@ -55,6 +81,40 @@ export interface ProxyHttp<CTX = unknown> {
   requestFilter?(session: Session, ctx: CTX): MaybePromise<RequestFilterResult>;
 
   /**
+   * Runs once, after `requestFilter`, only when implemented: opts this request into a cache by returning
+   * its {@link CacheSettings}, or returns `undefined` to proxy it uncached. Every method comes through
+   * here: a GET or HEAD may be served from the cache, and the response to an unsafe method (POST, PUT,
+   * DELETE, ...) invalidates the URI's stored responses (RFC 9111 §4.4). Called once per request.
+   * Default: absent, and then the engine skips every cache step at no cost.
+   */
+  requestCacheFilter?(session: Session, ctx: CTX): MaybePromise<CacheSettings | undefined>;
+
+  /**
+   * Runs once per cached request, after `requestFilter` opted it in: the primary cache key (also the
+   * cache-lock key). It must not depend on the method, because HEAD is answered from a stored GET.
+   * Invalidation after unsafe methods and purge by URL use the cache's own key function, so a custom
+   * key is only reachable by `purge(key)`. Default: the cache's key, `scheme://host/path?query`.
+   */
+  cacheKey?(session: Session, ctx: CTX): string;
+
+  /**
+   * Runs once when the lookup found a stored response that may be served (fresh, or stale within an
+   * allowed window), before it is served. Answer `'bypass'` to forward the request instead, as if it
+   * were a miss (the response may then replace the entry). Default: `'serve'`.
+   */
+  cacheHitFilter?(session: Session, entry: CacheEntry, ctx: CTX): CacheHitDecision;
+
+  /**
+   * Runs once, synchronously, when a response to a cached GET arrives from upstream (after
+   * `upstreamResponseFilter`, whose changes are what gets stored; before `responseFilter`).
+   * `'uncacheable'` streams it through unstored and releases requests waiting on the cache lock at
+   * once; `'cacheable'` lets the cache buffer and store it, still subject to RFC 9111 (no-store,
+   * private, ...) and the size limits. Not called for 304s that refresh an entry. Default: RFC 9111
+   * storability of the response.
+   */
+  responseCacheFilter?(session: Session, response: ResponseHeader, ctx: CTX): ResponseCacheDecision;
+
+  /**
    * REQUIRED. Chooses where the request goes. Runs once per attempt: again after `failToConnect` answers
    * `'retry'`, when `session.attempt` has grown and `session.triedPeers` lists the peers that failed.
    * Throw a `PorticoError` (e.g. `NO_UPSTREAM`) to fail the request with 502, or 404 for `NOT_FOUND`.
@@ -74,15 +134,17 @@ export interface ProxyHttp<CTX = unknown> {
   upstreamResponseFilter?(session: Session, response: ResponseHeader, ctx: CTX): void;
 
   /**
-   * Runs once, synchronously, just before an upstream response's headers go downstream (after
-   * `upstreamResponseFilter`). May change status and headers. Local responses written with
-   * `session.respond` do not pass through it. Default: nothing.
+   * Runs once, synchronously, just before a response's headers go downstream: an upstream response
+   * (after `upstreamResponseFilter`), and also a response served from the cache (a hit, a stale entry, a
+   * 304 or 206 built from a stored response). May change status and headers; changes never reach the
+   * stored copy. Local responses written with `session.respond` do not pass through it. Default: nothing.
    */
   responseFilter?(session: Session, response: ResponseHeader, ctx: CTX): void;
 
   /**
    * Runs for every response body chunk, synchronously, and once more at the end with `chunk` empty and
-   * `endOfStream` true. Return the bytes to send instead (or the same chunk). When present, the engine drops
+   * `endOfStream` true. A response served from the cache is one chunk. The cache stores the bytes as they
+   * came from upstream, before this filter. Return the bytes to send instead (or the same chunk). When present, the engine drops
    * `Content-Length` because the length may change. Default: absent (bytes pass untouched).
    */
   responseBodyFilter?(session: Session, chunk: Buffer, endOfStream: boolean, ctx: CTX): Buffer;

@@ -28,6 +28,8 @@ export class Session {
   requestTimeoutMs: number | undefined;
   /** Deadline for each upstream attempt (Gateway API `timeouts.backendRequest`); set by a filter. */
   backendRequestTimeoutMs: number | undefined;
+  /** This proxy's RFC 9211 Cache-Status member, e.g. `Portico; hit; ttl=42`, when a cache was involved. */
+  cacheStatus: string | undefined;
   /** Set when the request ended in error. */
   error: PorticoError | undefined;
 
