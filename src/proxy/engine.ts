@@ -71,7 +71,8 @@ export class ProxyEngine<CTX> {
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
     const call = new ProxyCall(this, req, res);
     (res as ResponseWithCall)[kCall] = call;
-    res.once('close', onDownstreamClose);
+    // `on`, not `once`: the response closes once, and `once` would allocate a wrapper per request.
+    res.on('close', onDownstreamClose);
     call.run().catch((error: unknown) => call.fail(toPorticoError(error, 'HOOK_FAILED')));
   };
 }

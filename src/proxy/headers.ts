@@ -108,7 +108,7 @@ export class ResponseHeader {
 
 /** Names listed in a Connection header, which are hop-by-hop for this message only. */
 function connectionTokens(value: string | undefined): Set<string> | undefined {
-  if (value === undefined) return undefined;
+  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined;
   const tokens = new Set<string>();
   for (const token of value.split(',')) {
     const t = token.trim().toLowerCase();
@@ -185,6 +185,9 @@ export function forwardRequestHeaders(rawHeaders: string[], info: ForwardingInfo
 export function stripResponseHopByHop(headers: Record<string, string | string[]>): void {
   const connection = headers.connection;
   const listed = connectionTokens(Array.isArray(connection) ? connection.join(',') : connection);
-  for (const name of HOP_BY_HOP) delete headers[name];
-  if (listed !== undefined) for (const name of listed) delete headers[name];
+  // Walk the few headers present rather than deleting every hop-by-hop name: `delete` of an absent key
+  // still costs, and this runs once per response.
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || listed?.has(name) === true) delete headers[name];
+  }
 }
