@@ -36,7 +36,7 @@ export default tseslint.config(
   },
   {
     // Plain JS entry points (the benchmark runs the built dist/) are outside the TS project.
-    files: ['**/*.mjs'],
+    files: ['**/*.mjs', 'eslint.config.js'],
     ...tseslint.configs.disableTypeChecked,
   },
   {

@@ -16,6 +16,8 @@ import { parseArgs } from 'node:util';
 import { get } from '../helpers/servers.ts';
 
 const { values: args } = parseArgs({
+  // Other benchmarks import this module and have their own flags.
+  strict: false,
   options: {
     duration: { type: 'string', default: '10' },
     rounds: { type: 'string', default: '2' },
@@ -27,7 +29,7 @@ const { values: args } = parseArgs({
 const DURATION = Number(args.duration);
 const ROUNDS = Number(args.rounds);
 const CONNECTIONS = Number(args.connections);
-const ORIGIN_PORT = 18_180;
+export const ORIGIN_PORT = 18_180;
 const work = mkdtempSync(join(tmpdir(), 'portico-bench-'));
 const node = process.execPath;
 const here = new URL('.', import.meta.url).pathname;
@@ -43,7 +45,7 @@ interface Candidate {
   start(port: number): Running;
 }
 
-function requireTool(tool: string): void {
+export function requireTool(tool: string): void {
   try {
     execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'pipe' });
   } catch {
@@ -52,7 +54,7 @@ function requireTool(tool: string): void {
   }
 }
 
-function nginxConfig(name: string, port: number, body: string): string {
+export function nginxConfig(name: string, port: number, body: string): string {
   const file = join(work, `${name}.conf`);
   writeFileSync(
     file,
@@ -67,7 +69,7 @@ http { access_log off; keepalive_requests 1000000;
   return file;
 }
 
-function pinned(
+export function pinned(
   core: number,
   command: string,
   argv: string[],
@@ -134,7 +136,7 @@ const candidates: Candidate[] = [
   },
 ];
 
-async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+export async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const open = await new Promise<boolean>((resolve) => {
@@ -150,7 +152,7 @@ async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
   throw new Error(`nothing listening on ${port} after ${timeoutMs} ms`);
 }
 
-interface WrkResult {
+export interface WrkResult {
   rps: number;
   p50Ms: number;
   p99Ms: number;
@@ -164,10 +166,26 @@ function toMs(value: string): number {
   return match[2] === 'us' ? n / 1000 : match[2] === 's' ? n * 1000 : n;
 }
 
-function wrk(port: number, seconds: number): WrkResult {
+export function wrk(
+  port: number,
+  seconds: number,
+  headers: string[] = [],
+  connections = CONNECTIONS,
+): WrkResult {
+  const headerArgs = headers.flatMap((h) => ['-H', h]);
   const out = execFileSync(
     'taskset',
-    ['-c', '1', 'wrk', '-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`],
+    [
+      '-c',
+      '1',
+      'wrk',
+      '-t1',
+      `-c${connections}`,
+      `-d${seconds}s`,
+      '--latency',
+      ...headerArgs,
+      `http://127.0.0.1:${port}/`,
+    ],
     {
       encoding: 'utf8',
     },
@@ -181,12 +199,12 @@ function wrk(port: number, seconds: number): WrkResult {
   return { rps, p50Ms: toMs(p50), p99Ms: toMs(p99), errors: Number(errors) + socketErrorCount };
 }
 
-function rssMb(pid: number): number {
+export function rssMb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
 }
 
-function childPids(pid: number): number[] {
+export function childPids(pid: number): number[] {
   try {
     return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
       .trim()
@@ -204,7 +222,7 @@ async function metric(adminPort: number, name: string): Promise<number> {
   return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+export async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const exited = new Promise((resolve) => child.once('exit', resolve));
   child.kill('SIGINT');
@@ -250,7 +268,7 @@ async function measure(candidate: Candidate, round: number, port: number): Promi
   }
 }
 
-function median(values: number[]): number {
+export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
@@ -260,15 +278,10 @@ async function main(): Promise<void> {
   requireTool('nginx');
   requireTool('wrk');
   requireTool('taskset');
-  const origin = pinned(1, 'nginx', [
-    '-c',
-    nginxConfig(
-      'origin',
-      ORIGIN_PORT,
-      `server { listen 127.0.0.1:PORT; location / { return 200 "hello from the origin\\n"; } }`,
-    ),
-  ]);
-  const selected = candidates.filter((c) => args.only === undefined || args.only.split(',').includes(c.name));
+  const origin = startOrigin();
+  const selected = candidates.filter(
+    (c) => typeof args.only !== 'string' || args.only.split(',').includes(c.name),
+  );
   const samples = new Map<string, Sample[]>(selected.map((c) => [c.name, []]));
   try {
     await waitForPort(ORIGIN_PORT);
@@ -341,7 +354,7 @@ function report(samples: Map<string, Sample[]>): void {
     console.log(`portico upstream connection reuse: ${(portico.reuse * 100).toFixed(3)}%`);
   if (portico?.idleRssMb !== undefined)
     console.log(`portico idle worker RSS: ${portico.idleRssMb.toFixed(1)} MB`);
-  if (args.json)
+  if (typeof args.json === 'string')
     writeFileSync(
       args.json,
       JSON.stringify(
@@ -359,4 +372,16 @@ function report(samples: Map<string, Sample[]>): void {
     );
 }
 
-await main();
+/** The origin every benchmark proxies to: nginx, one worker, on core 1. */
+export function startOrigin(): ChildProcess {
+  return pinned(1, 'nginx', [
+    '-c',
+    nginxConfig(
+      'origin',
+      ORIGIN_PORT,
+      `server { listen 127.0.0.1:PORT; location / { return 200 "hello from the origin\\n"; } }`,
+    ),
+  ]);
+}
+
+if (import.meta.main) await main();
