@@ -2,7 +2,7 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'charts/**', 'manifests/**', 'crds/**'] },
+  { ignores: ['node_modules/**', 'dist/**', '.bench/**', 'charts/**', 'manifests/**', 'crds/**'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {

@@ -1,10 +1,20 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { startOrigin, get, closedPort } from '../helpers/servers.ts';
 import { spawnFixture, waitReady, exitOf, eventually } from '../helpers/process.ts';
 
 const FIXTURE = new URL('../fixtures/cluster-proxy.ts', import.meta.url).pathname;
+
+/** True while a pid runs (a zombie waiting to be reaped has already closed its sockets). */
+function processAlive(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
 
 function workerPids(primaryPid: number): number[] {
   try {
@@ -67,6 +77,12 @@ describe('Server with worker processes', () => {
       const before = workerPids(proxy.pid!);
       assert.equal(before.length, 2, proxy.output());
       process.kill(before[0]!, 'SIGKILL');
+      // Wait until it is dead: connections the kernel queued on the dying worker's socket in the
+      // instant before are reset (unless net.ipv4.tcp_migrate_req=1); after, only the survivor's
+      // socket is left in the reuseport group.
+      await eventually(() => {
+        if (processAlive(before[0]!)) throw new Error('still running');
+      });
       // The surviving worker serves every request while the replacement starts.
       let served = 0;
       for (let i = 0; i < 30; i++) {
