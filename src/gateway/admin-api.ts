@@ -84,7 +84,7 @@ export function registerAdminApi(admin: AdminServer, store: ConfigStore, options
         error: 'body must be {"host": "...", "path": "/...", "method"?: "GET", "headers"?: {}}',
       });
     }
-    sendJson(res, 200, explain(table(), body));
+    sendJson(res, 200, explain(table(), body, store.health));
   });
   registerPurge(admin, options);
 }

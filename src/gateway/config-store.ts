@@ -4,6 +4,7 @@ import type { FieldError } from '../errors.ts';
 import type { Logger } from '../observability/index.ts';
 import { validateObjects, type Backend, type PorticoObject } from '../routing/index.ts';
 import type { Endpoint } from '../lb/index.ts';
+import { HealthMonitor } from './health-monitor.ts';
 import type { RouteSet } from './route-set.ts';
 import { EMPTY_ROUTE_SET, secretFileKey } from './route-set.ts';
 
@@ -64,13 +65,18 @@ export class ConfigStore {
   readonly #waiters: Array<{ version: number; resolve: () => void }> = [];
   /** Publishes run one at a time, so versions are strictly increasing and never reused. */
   #queue: Promise<unknown> = Promise.resolve();
+  /** The node's active health checks, one per Backend with `spec.healthCheck`, rebuilt with each version. */
+  readonly health: HealthMonitor;
 
   constructor(channel: SnapshotChannel, logger: Logger) {
     this.#channel = channel;
     this.#logger = logger;
+    this.health = new HealthMonitor(channel, logger.child({ component: 'health' }));
     channel.onMessage('routeset-request', (_body, workerId) => {
       this.#acks.delete(workerId);
       if (this.#current.version > 0) channel.broadcast('routeset', this.#current);
+      this.health.activate();
+      this.health.rebroadcast();
     });
     channel.onMessage('routeset-ack', (body, workerId) => this.#onAck(workerId, body as WorkerAck));
   }
@@ -91,6 +97,11 @@ export class ConfigStore {
   /** The raw documents as given (for `GET /api/v1/routeset`). */
   documents(): unknown[] {
     return [...this.#docs.values()];
+  }
+
+  /** Stops the health checks (their timers are unref'd, so this matters only to embedders and tests). */
+  close(): void {
+    this.health.stop();
   }
 
   /** True when every worker serves the current version. */
@@ -196,6 +207,7 @@ export class ConfigStore {
     this.#lastReport = report;
     this.#log(report, performance.now() - started);
     this.#channel.broadcast('routeset', this.#current);
+    this.health.update(this.#current);
     return report;
   }
 

@@ -1,3 +1,4 @@
+import type { CheckedState, EndpointHealthView } from './health-monitor.ts';
 import type { GatewayTable } from './runtime.ts';
 
 export interface ExplainRequest {
@@ -21,13 +22,25 @@ export interface Explanation {
     weight: number;
     status: string;
     endpoints?: string[];
+    /**
+     * Each endpoint's state as the node's active health checks see it (`unchecked` without
+     * `spec.healthCheck`). Outlier ejection is per worker and not shown here.
+     */
+    health?: Array<{ endpoint: string; state: CheckedState }>;
     policy?: string;
   }>;
+  /** The rule's retry policy (the default when the rule has none). */
+  retry?: { attempts: number; retryOn: readonly string[]; allowNonIdempotent: boolean; default: boolean };
   timeouts?: { requestMs: number | undefined; backendRequestMs: number | undefined };
   cache?: boolean;
 }
 
-export function explain(table: GatewayTable, request: ExplainRequest): Explanation {
+/** `health` is the primary's health-check view; without it every endpoint shows `unchecked`. */
+export function explain(
+  table: GatewayTable,
+  request: ExplainRequest,
+  health?: EndpointHealthView,
+): Explanation {
   const q = request.path.indexOf('?');
   const path = q < 0 ? request.path : request.path.slice(0, q);
   const query = q < 0 ? '' : request.path.slice(q + 1);
@@ -58,6 +71,10 @@ export function explain(table: GatewayTable, request: ExplainRequest): Explanati
     reason: `Route ${match.routeId} rule ${match.ruleIndex} match ${match.matchIndex} has the highest Gateway API precedence among the matches for this host`,
     timeouts: { requestMs: rule.requestTimeoutMs, backendRequestMs: rule.backendRequestTimeoutMs },
     cache: rule.cache?.enabled ?? false,
+    retry:
+      rule.retry === undefined
+        ? { attempts: 2, retryOn: ['connect-failure', 'reset'], allowNonIdempotent: false, default: true }
+        : { ...rule.retry, default: false },
   };
   if (rule.redirect !== undefined) return { ...base, redirect: { statusCode: rule.redirect.statusCode } };
   const backends = rule.backends.refs.map((ref) => {
@@ -74,6 +91,10 @@ export function explain(table: GatewayTable, request: ExplainRequest): Explanati
       weight: ref.weight,
       status: broken ? `broken: ${broken.message} (answers 502)` : 'ok',
       endpoints: runtime?.peers.map((p) => p.toString()),
+      health: runtime?.gate.endpoints.map((e) => ({
+        endpoint: e.id,
+        state: health?.stateOf(ref.backendId, e.id) ?? 'unchecked',
+      })),
       policy: ref.backend.spec.loadBalancer.policy,
     };
   });

@@ -1,6 +1,6 @@
 import { HttpCache } from '../cache/index.ts';
 import { InvalidArgumentError, PorticoError } from '../errors.ts';
-import { hashKey } from '../lb/index.ts';
+import { RetryPolicy, classifyFailure, hashKey, type AttemptResult } from '../lb/index.ts';
 import type {
   ProxyHttp,
   ResponseHeader,
@@ -17,9 +17,10 @@ import {
   rewritePath,
   type MatchResult,
 } from '../routing/index.ts';
-import type { CacheSettings as RuleCacheSettings } from '../routing/table.ts';
+import type { CacheSettings as RuleCacheSettings, RetrySettings } from '../routing/table.ts';
 import type { BackgroundService, ServiceContext } from '../server/index.ts';
 import type { HttpPeer } from '../upstream/index.ts';
+import { EndpointStates, type BackendLbState, type EndpointStateOptions } from './endpoint-state.ts';
 import type { BackendRuntime, GatewayTable } from './runtime.ts';
 
 /**
@@ -28,6 +29,12 @@ import type { BackendRuntime, GatewayTable } from './runtime.ts';
  */
 export class TableHolder {
   current: GatewayTable | undefined;
+  /** Health, ejections and retry budgets, kept across tables (see endpoint-state.ts). */
+  readonly lb: EndpointStates;
+
+  constructor(options: EndpointStateOptions = {}) {
+    this.lb = new EndpointStates(options);
+  }
 
   get version(): number {
     return this.current?.version ?? 0;
@@ -42,9 +49,16 @@ export interface GatewayCtx {
   endpoint: number;
   /** Endpoint indices that failed for this request. */
   failed: number[] | undefined;
+  /** The backend's worker state this request counts against (retry budget, outlier detection). */
+  lb: BackendLbState | undefined;
+  /** The current attempt is a retry the budget counts as in flight. */
+  retrying: boolean;
+  /** The current attempt's result has been recorded with the outlier detector. */
+  recorded: boolean;
 }
 
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+/** Without a rule `retry`: 2 attempts on connect failures and resets before a response (Envoy-like). */
+const DEFAULT_RETRY = new RetryPolicy({ attempts: 2, retryOn: ['connect-failure', 'reset'] });
 
 function splitUrl(url: string): [path: string, query: string] {
   const q = url.indexOf('?');
@@ -97,6 +111,8 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
   readonly cache: HttpCache;
   /** Per-rule settings, built on first use so a request allocates nothing to opt in. */
   readonly #settings = new WeakMap<RuleCacheSettings, CacheSettings>();
+  /** Per-rule retry policies, built on a rule's first failure. */
+  readonly #retryPolicies = new WeakMap<RetrySettings, RetryPolicy>();
 
   constructor(holder: TableHolder, options: GatewayProxyOptions = {}) {
     this.#holder = holder;
@@ -123,7 +139,16 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
   }
 
   newCtx(): GatewayCtx {
-    return { table: undefined, match: undefined, backend: undefined, endpoint: -1, failed: undefined };
+    return {
+      table: undefined,
+      match: undefined,
+      backend: undefined,
+      endpoint: -1,
+      failed: undefined,
+      lb: undefined,
+      retrying: false,
+      recorded: false,
+    };
   }
 
   requestFilter(session: Session, ctx: GatewayCtx): RequestFilterResult {
@@ -162,17 +187,27 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
     return 'continue';
   }
 
+  /**
+   * Picks an endpoint that is healthy (active checks), not ejected (this worker's outlier detection)
+   * and not yet tried by this request; when none is, any untried one (panic mode, see
+   * `EndpointGate.pick`).
+   */
   upstreamPeer(session: Session, ctx: GatewayCtx): HttpPeer {
     const backend = ctx.backend!;
-    const failed = ctx.failed;
+    const gate = backend.gate;
+    if (ctx.lb === undefined && gate.state !== undefined) {
+      ctx.lb = gate.state;
+      ctx.lb.budget.requestStarted();
+    }
     const key = backend.hashOn === undefined ? undefined : hashInput(backend.hashOn, session);
-    const index = backend.selector.pick(key, failed === undefined ? undefined : (i) => !failed.includes(i));
+    const index = gate.pick(backend.selector, key, ctx.failed);
     if (index < 0) {
       throw new PorticoError('NO_UPSTREAM', `Backend ${backend.id} has no usable endpoint`, {
         source: 'upstream',
       });
     }
     ctx.endpoint = index;
+    ctx.recorded = false;
     backend.selector.onStart(index);
     return backend.peers[index]!;
   }
@@ -190,11 +225,23 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
     if (requestHeaders !== undefined) applyHeaderModifier(requestHeaders, request.headers);
   }
 
+  /** Records the attempt with the outlier detector: a 5xx counts against the endpoint, anything else for it. */
+  upstreamResponseFilter(_session: Session, response: ResponseHeader, ctx: GatewayCtx): void {
+    const lb = ctx.lb;
+    if (lb === undefined || ctx.endpoint < 0) return;
+    lb.record(ctx.backend!.gate, ctx.endpoint, response.status >= 500 ? '5xx' : 'success');
+    ctx.recorded = true;
+  }
+
   responseFilter(_session: Session, response: ResponseHeader, ctx: GatewayCtx): void {
     const modifier = ctx.match!.rule.responseHeaders;
     if (modifier !== undefined) applyHeaderModifier(modifier, response);
   }
 
+  /**
+   * Records the failure (outlier detection), then retries on another endpoint when the rule's retry
+   * policy (default {@link DEFAULT_RETRY}) and the backend's retry budget allow it.
+   */
   failToConnect(
     session: Session,
     _peer: HttpPeer,
@@ -202,14 +249,55 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
     error: PorticoError,
   ): ConnectFailureDecision {
     const backend = ctx.backend!;
+    const lb = ctx.lb;
     const index = this.#release(ctx);
-    if (index >= 0) (ctx.failed ??= []).push(index);
-    const othersLeft = (ctx.failed?.length ?? 0) < backend.peers.length;
-    return error.retryable && othersLeft && IDEMPOTENT.has(session.method) ? 'retry' : 'fail';
+    if (index >= 0) {
+      (ctx.failed ??= []).push(index);
+      lb?.record(backend.gate, index, attemptResult(error));
+      ctx.recorded = true;
+    }
+    if (ctx.retrying) {
+      lb?.budget.retryFinished();
+      ctx.retrying = false;
+    }
+    if ((ctx.failed?.length ?? 0) >= backend.peers.length) return 'fail';
+    const decision = this.#retryPolicy(ctx.match!.rule.retry).canRetry(
+      { method: session.method, failure: classifyFailure(error), attempts: session.attempt },
+      lb?.budget,
+    );
+    if (decision !== 'retry') {
+      if (decision === 'budget-exhausted') lb!.budgetExhausted++;
+      return 'fail';
+    }
+    if (lb !== undefined) {
+      lb.budget.retryStarted();
+      lb.retries++;
+      ctx.retrying = true;
+    }
+    return 'retry';
   }
 
-  logging(_session: Session, _error: PorticoError | undefined, ctx: GatewayCtx): void {
+  logging(_session: Session, error: PorticoError | undefined, ctx: GatewayCtx): void {
+    const lb = ctx.lb;
+    if (lb !== undefined) {
+      // Failures that never reached failToConnect: timeouts, and requests with a body (never retried).
+      if (error !== undefined && !ctx.recorded && ctx.endpoint >= 0 && error.source === 'upstream')
+        lb.record(ctx.backend!.gate, ctx.endpoint, attemptResult(error));
+      if (ctx.retrying) lb.budget.retryFinished();
+      lb.budget.requestFinished();
+      ctx.lb = undefined;
+    }
     this.#release(ctx);
+  }
+
+  #retryPolicy(settings: RetrySettings | undefined): RetryPolicy {
+    if (settings === undefined) return DEFAULT_RETRY;
+    let policy = this.#retryPolicies.get(settings);
+    if (policy === undefined) {
+      policy = new RetryPolicy(settings);
+      this.#retryPolicies.set(settings, policy);
+    }
+    return policy;
   }
 
   /** Ends the in-flight count on the current endpoint, once; returns the index it released (or -1). */
@@ -221,6 +309,11 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
     }
     return index;
   }
+}
+
+/** A failed attempt as outlier detection counts it: unreachable, or failed some other way (like a 5xx). */
+function attemptResult(error: PorticoError): AttemptResult {
+  return error.code === 'CONNECT_REFUSED' || error.code === 'CONNECT_TIMEOUT' ? 'connect-failure' : '5xx';
 }
 
 function respond(session: Session, status: number, message: string): 'responded' {

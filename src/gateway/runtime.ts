@@ -2,6 +2,7 @@ import { ConfigError, type FieldError } from '../errors.ts';
 import { createSelector, type Endpoint, type Selector } from '../lb/index.ts';
 import { compileRouteTable, type Backend, type RouteTable } from '../routing/index.ts';
 import { HttpPeer, clientCertificateFromPem, type HttpPeerOptions } from '../upstream/index.ts';
+import { EndpointGate } from './endpoint-state.ts';
 import { secretFileKey, type RouteSet } from './route-set.ts';
 
 type HashOn = NonNullable<Backend['spec']['loadBalancer']['hashOn']>;
@@ -12,6 +13,8 @@ export interface BackendRuntime {
   readonly peers: readonly HttpPeer[];
   readonly selector: Selector;
   readonly hashOn: HashOn | undefined;
+  /** Endpoint health and ejection flags for this table, filled in from the worker's kept state. */
+  readonly gate: EndpointGate;
 }
 
 /** Everything a request needs, built together from one RouteSet so a request never mixes generations. */
@@ -28,7 +31,7 @@ export function compileGatewayTable(set: RouteSet): GatewayTable {
   const backends = new Map<string, BackendRuntime>();
   const broken = new Map<string, FieldError>();
   for (const backend of set.backends) {
-    const id = `${backend.metadata.namespace ?? 'default'}/${backend.metadata.name}`;
+    const id = backendIdOf(backend);
     try {
       backends.set(id, buildBackend(id, backend, set));
     } catch (error) {
@@ -52,17 +55,28 @@ export function compileGatewayTable(set: RouteSet): GatewayTable {
   });
 }
 
-function buildBackend(id: string, backend: Backend, set: RouteSet): BackendRuntime {
-  const spec = backend.spec;
-  const endpoints: readonly Endpoint[] =
-    spec.endpoints?.map((e) => ({
+/** A Backend's id, `namespace/name`, the key of its runtime, health and metrics. */
+export function backendIdOf(backend: Backend): string {
+  return `${backend.metadata.namespace ?? 'default'}/${backend.metadata.name}`;
+}
+
+/** A Backend's endpoints: its static list, else what discovery found for it (maybe none). */
+export function backendEndpoints(id: string, backend: Backend, set: RouteSet): readonly Endpoint[] {
+  return (
+    backend.spec.endpoints?.map((e) => ({
       id: `${e.address}:${e.port}`,
       address: e.address,
       port: e.port,
       weight: e.weight,
     })) ??
     set.discovered[id] ??
-    [];
+    []
+  );
+}
+
+function buildBackend(id: string, backend: Backend, set: RouteSet): BackendRuntime {
+  const spec = backend.spec;
+  const endpoints = backendEndpoints(id, backend, set);
   const base = peerOptions(id, backend, set);
   const peers = endpoints.map(
     (e) =>
@@ -72,7 +86,8 @@ function buildBackend(id: string, backend: Backend, set: RouteSet): BackendRunti
       }),
   );
   const selector = createSelector(spec.loadBalancer.policy, endpoints);
-  return Object.freeze({ id, peers, selector, hashOn: spec.loadBalancer.hashOn });
+  const gate = new EndpointGate(endpoints);
+  return Object.freeze({ id, peers, selector, hashOn: spec.loadBalancer.hashOn, gate });
 }
 
 function peerOptions(id: string, backend: Backend, set: RouteSet): Omit<HttpPeerOptions, 'address'> {

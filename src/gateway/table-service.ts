@@ -4,6 +4,7 @@ import type { RouteSet } from './route-set.ts';
 import { compileGatewayTable } from './runtime.ts';
 import type { TableHolder } from './gateway-proxy.ts';
 import type { SnapshotChannel, WorkerAck } from './config-store.ts';
+import { HEALTH_TOPIC, type HealthMessage } from './endpoint-state.ts';
 
 export interface WorkerChannel extends SnapshotChannel {
   sendToPrimary(topic: string, body: unknown): void;
@@ -31,6 +32,11 @@ export class TableService implements BackgroundService {
   async start(context: ServiceContext): Promise<void> {
     const { logger, metrics, workerId } = context;
     const versionGauge = metrics.routingTableVersion.labels(String(workerId));
+    const lb = this.#holder.lb;
+    // Active health is per node: one worker reports it, so the sum over workers is the node's count.
+    lb.reportsHealth = workerId <= 1;
+    metrics.observeLoadBalancing(lb);
+    this.#channel.onMessage(HEALTH_TOPIC, (body) => lb.applyHealth(body as HealthMessage));
     let firstTable: () => void = () => undefined;
     const arrived = new Promise<void>((resolve) => (firstTable = resolve));
     this.#channel.onMessage('routeset', (body) => {
@@ -38,7 +44,9 @@ export class TableService implements BackgroundService {
       if (set.version <= this.#holder.version) return;
       const started = performance.now();
       try {
-        this.#holder.current = compileGatewayTable(set);
+        const table = compileGatewayTable(set);
+        lb.attach(table);
+        this.#holder.current = table;
       } catch (error) {
         // The primary validated this set; a failure here is a bug, and the previous table keeps serving.
         logger.error(

@@ -13,6 +13,29 @@ export interface CacheStatsSource {
   stats(): HttpCacheStats;
 }
 
+/** One backend's load-balancing figures in one worker (see `observeLoadBalancing`). */
+export interface LoadBalancingStats {
+  /** Backend id, `namespace/name`. */
+  readonly backend: string;
+  /** Endpoints the node's active health checks call unhealthy now (reported by one worker only). */
+  readonly unhealthy: number;
+  /** Endpoints this worker has ejected now. */
+  readonly ejected: number;
+  /** Ejections so far. */
+  readonly ejections: number;
+  /** Retries started so far. */
+  readonly retries: number;
+  /** Retries refused by the retry budget so far. */
+  readonly budgetExhausted: number;
+  /** Picks made with every endpoint unusable (panic mode) so far. */
+  readonly panics: number;
+}
+
+/** Anything with load-balancing statistics, e.g. the gateway's `EndpointStates`. */
+export interface LoadBalancingStatsSource {
+  lbStats(): readonly LoadBalancingStats[];
+}
+
 /**
  * A MetricSet that refreshes pulled cells (the caches' counters) just before each snapshot, so the
  * request path only bumps plain numbers inside the cache and the scrape copies them once.
@@ -112,8 +135,39 @@ export class ProxyMetrics {
     'portico_cache_evictions_total',
     'Entries dropped to make room under the byte bound',
   );
+  readonly upstreamEndpointsUnhealthy: Labelled<Gauge> = this.set.labelledGauge(
+    'portico_upstream_endpoints_unhealthy',
+    'Endpoints that active health checks mark unhealthy, by backend',
+    'backend',
+  );
+  readonly upstreamEndpointsEjected: Labelled<Gauge> = this.set.labelledGauge(
+    'portico_upstream_endpoints_ejected',
+    'Endpoints ejected by outlier detection, by backend, summed over workers (each worker ejects on its own)',
+    'backend',
+  );
+  readonly upstreamEjections: Labelled<Counter> = this.set.labelledCounter(
+    'portico_upstream_ejections_total',
+    'Outlier ejections, by backend',
+    'backend',
+  );
+  readonly upstreamBackendRetries: Labelled<Counter> = this.set.labelledCounter(
+    'portico_upstream_backend_retries_total',
+    'Retries onto another endpoint, by backend',
+    'backend',
+  );
+  readonly upstreamRetryBudgetExhausted: Labelled<Counter> = this.set.labelledCounter(
+    'portico_upstream_retry_budget_exhausted_total',
+    'Retries refused because the retry budget was spent, by backend',
+    'backend',
+  );
+  readonly upstreamPanicPicks: Labelled<Counter> = this.set.labelledCounter(
+    'portico_upstream_panic_picks_total',
+    'Requests sent to an unhealthy or ejected endpoint because no endpoint was usable, by backend',
+    'backend',
+  );
   readonly #byStatus = new Map<number, Counter>();
   readonly #caches: CacheStatsSource[] = [];
+  readonly #lbSources: LoadBalancingStatsSource[] = [];
 
   /**
    * Reports a cache's statistics as the `portico_cache_*` metrics of this process; call once per cache
@@ -124,6 +178,33 @@ export class ProxyMetrics {
     this.#caches.push(cache);
     if (this.#caches.length === 1)
       (this.set as CollectingMetricSet).collectors.push(() => this.#collectCaches());
+  }
+
+  /**
+   * Reports load-balancing statistics (health, ejections, retries, budget refusals, panic picks) as
+   * the `portico_upstream_*` per-backend metrics of this process; call once per source.
+   */
+  observeLoadBalancing(source: LoadBalancingStatsSource): void {
+    if (this.#lbSources.includes(source)) return;
+    this.#lbSources.push(source);
+    if (this.#lbSources.length === 1)
+      (this.set as CollectingMetricSet).collectors.push(() => this.#collectLoadBalancing());
+  }
+
+  #collectLoadBalancing(): void {
+    // Backends that went away report 0 rather than their last value.
+    for (const gauge of [this.upstreamEndpointsUnhealthy, this.upstreamEndpointsEjected])
+      for (const cell of gauge.cells.values()) cell.set(0);
+    for (const source of this.#lbSources) {
+      for (const s of source.lbStats()) {
+        this.upstreamEndpointsUnhealthy.labels(s.backend).value += s.unhealthy;
+        this.upstreamEndpointsEjected.labels(s.backend).value += s.ejected;
+        this.upstreamEjections.labels(s.backend).value = s.ejections;
+        this.upstreamBackendRetries.labels(s.backend).value = s.retries;
+        this.upstreamRetryBudgetExhausted.labels(s.backend).value = s.budgetExhausted;
+        this.upstreamPanicPicks.labels(s.backend).value = s.panics;
+      }
+    }
   }
 
   #collectCaches(): void {

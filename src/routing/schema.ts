@@ -263,6 +263,40 @@ export const RouteCache = Type.Object(
   { additionalProperties: false },
 );
 
+export const RETRY_ON = ['connect-failure', 'reset', '502', '503', '504'] as const;
+
+/**
+ * Per-rule retries of failed upstream attempts, each on another endpoint, within a per-worker retry
+ * budget. Absent: `{ attempts: 2, retryOn: [connect-failure, reset] }`. The status values (502, 503,
+ * 504) are reserved: retrying after a response needs engine support, and validation rejects them.
+ */
+export const RouteRetry = Type.Object(
+  {
+    attempts: Type.Integer({
+      minimum: 1,
+      maximum: 3,
+      default: 2,
+      description: 'Most attempts per request, the first included; 1 disables retries.',
+    }),
+    retryOn: Type.Array(StringEnum(RETRY_ON), {
+      maxItems: 5,
+      default: ['connect-failure', 'reset'],
+      description:
+        'Failures to retry. 502, 503 and 504 are reserved (retrying after a response needs engine support) and rejected for now.',
+    }),
+    allowNonIdempotent: Type.Boolean({
+      default: false,
+      description:
+        'Also retry resets of non-idempotent methods (a connect failure is retried for every method).',
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Retries on another endpoint, within a per-worker retry budget (20% of active requests, at least 3).',
+  },
+);
+
 export const RouteRule = Type.Object(
   {
     matches: Type.Optional(Type.Array(RouteMatch, { maxItems: 64 })),
@@ -284,6 +318,7 @@ export const RouteRule = Type.Object(
     backendRefs: Type.Optional(Type.Array(BackendRef, { maxItems: 16 })),
     timeouts: Type.Optional(RouteTimeouts),
     cache: Type.Optional(RouteCache),
+    retry: Type.Optional(RouteRetry),
   },
   { additionalProperties: false },
 );

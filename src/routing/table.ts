@@ -30,7 +30,15 @@ import {
   type RouteRequest,
   type ValueCondition,
 } from './match.ts';
-import type { Backend, HeaderMatch, QueryParamMatch, Route, RouteMatch, RouteRule } from './schema.ts';
+import type {
+  Backend,
+  HeaderMatch,
+  QueryParamMatch,
+  RETRY_ON,
+  Route,
+  RouteMatch,
+  RouteRule,
+} from './schema.ts';
 
 export interface CacheSettings {
   readonly enabled: boolean;
@@ -52,8 +60,20 @@ export interface CompiledRule {
   /** Per-attempt upstream timeout; `undefined` when unset or `0s`. */
   readonly backendRequestTimeoutMs: number | undefined;
   readonly cache: CacheSettings | undefined;
+  /** The rule's `retry`, defaults applied; `undefined` when absent (the proxy's default policy applies). */
+  readonly retry: RetrySettings | undefined;
   readonly backends: WeightedBackends;
 }
+
+/** A rule's retry policy as plain data; the proxy builds its `RetryPolicy` from it once. */
+export interface RetrySettings {
+  readonly attempts: number;
+  readonly retryOn: readonly RetryOn[];
+  readonly allowNonIdempotent: boolean;
+}
+
+/** Failures a rule may retry (the schema's `retry.retryOn` values). */
+export type RetryOn = (typeof RETRY_ON)[number];
 
 /** The answer to `RouteTable.match`; one frozen object per match, shared by every request. */
 export interface MatchResult {
@@ -233,6 +253,13 @@ function compileRule(route: Route, ruleIndex: number, backends: ReadonlyMap<stri
         enabled: cache.enabled,
         maxObjectBytes: cache.maxObjectBytes,
         defaultTtlMs: cache.defaultTtl === undefined ? undefined : parseDuration(cache.defaultTtl),
+      }),
+    retry:
+      rule.retry &&
+      Object.freeze({
+        attempts: rule.retry.attempts,
+        retryOn: Object.freeze([...rule.retry.retryOn]),
+        allowNonIdempotent: rule.retry.allowNonIdempotent,
       }),
     backends: compileBackendRefs(rule.backendRefs ?? [], namespaceOf(route), backends),
   });

@@ -1,0 +1,165 @@
+/**
+ * The gateway's use of the load-balancing library, in one process (workers: 0) so the worker state can
+ * be read directly and the outlier clock injected: ejection after consecutive failures and recovery,
+ * retries onto another endpoint, and the retry budget refusing retries beyond its share.
+ */
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { Server, createLogger, httpProxyService } from '../../src/index.ts';
+import { parseDocuments } from '../../src/config/file-source.ts';
+import {
+  ConfigStore,
+  GatewayProxy,
+  TableHolder,
+  TableService,
+  type EndpointStateOptions,
+} from '../../src/gateway/index.ts';
+import { closedPort, get, startOrigin, type Origin, type SimpleResponse } from '../helpers/servers.ts';
+import { eventually } from '../helpers/process.ts';
+import { backendYaml } from '../helpers/portico.ts';
+
+interface Gateway {
+  url: string;
+  holder: TableHolder;
+  stop(): Promise<void>;
+}
+
+async function startGateway(yaml: string, options: EndpointStateOptions = {}): Promise<Gateway> {
+  const logger = createLogger({ level: 'silent', sync: true });
+  const server = new Server({ workers: 0, admin: false, logger });
+  const holder = new TableHolder(options);
+  server.addService(new TableService(holder, server, 2_000));
+  const service = httpProxyService(new GatewayProxy(holder), { listen: ['127.0.0.1:0'], accessLog: false });
+  server.addService(service);
+  const store = new ConfigStore(server, logger);
+  // Published before start: the table service's first request for a table gets it at once.
+  await store.replace(parseDocuments(yaml, 'test'));
+  await server.start();
+  await store.programmed(store.current.version);
+  return {
+    url: `http://127.0.0.1:${service.ports[0]}`,
+    holder,
+    stop: async () => {
+      store.close();
+      await server.stop(1_000);
+    },
+  };
+}
+
+function routeYaml(rules: string): string {
+  return `apiVersion: portico.dev/v1alpha1
+kind: Route
+metadata: { name: r }
+spec:
+  hostnames: [lb.example]
+  rules:
+${rules}`;
+}
+
+const onHost = (url: string, path = '/'): Promise<SimpleResponse> =>
+  get(`${url}${path}`, { headers: { host: 'lb.example' } });
+
+describe('gateway load balancing (in process)', () => {
+  test('consecutive 5xx eject an endpoint; it returns when the ejection ends', async () => {
+    let failing = true;
+    const good = await startOrigin((_req, res) => res.end('good'));
+    const bad = await startOrigin((_req, res) => {
+      res.statusCode = failing ? 500 : 200;
+      res.end('bad');
+    });
+    let now = 1_000_000;
+    const gw = await startGateway(
+      backendYaml('pair', [good.address, bad.address]) + routeYaml('    - backendRefs: [{ name: pair }]\n'),
+      { outlier: { now: () => now, consecutive5xx: 3, baseEjectionTimeMs: 10_000 } },
+    );
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 20; i++) statuses.push((await onHost(gw.url)).status);
+      const state = gw.holder.lb.backend('default/pair')!;
+      assert.equal(state.ejections, 1);
+      assert.deepEqual(state.outlier.ejectedIds(), [bad.address]);
+      // Only the failures that led to the ejection reached the client (5xx responses are not retried).
+      assert.equal(statuses.filter((s) => s === 500).length, 3);
+      assert.equal(state.gate!.condition(1), 'ejected');
+
+      const badBefore = bad.requests;
+      for (let i = 0; i < 10; i++) assert.equal((await onHost(gw.url)).status, 200);
+      assert.equal(bad.requests, badBefore, 'an ejected endpoint gets no traffic');
+
+      failing = false;
+      now += 10_001; // the ejection ends
+      for (let i = 0; i < 10; i++) assert.equal((await onHost(gw.url)).status, 200);
+      assert.ok(bad.requests - badBefore >= 4, `traffic returns (${bad.requests - badBefore} of 10)`);
+      assert.equal(state.gate!.condition(1), 'healthy');
+    } finally {
+      await gw.stop();
+      await Promise.all([good.close(), bad.close()]);
+    }
+  });
+
+  test('a connect failure is retried on another endpoint; attempts: 1 turns retries off', async () => {
+    const good = await startOrigin((_req, res) => res.end('good'));
+    const dead = `127.0.0.1:${await closedPort()}`;
+    const gw = await startGateway(
+      backendYaml('withretry', [dead, good.address]) +
+        backendYaml('noretry', [dead, good.address]) +
+        routeYaml(`    - matches: [{ path: { type: PathPrefix, value: /once } }]
+      retry: { attempts: 1 }
+      backendRefs: [{ name: noretry }]
+    - backendRefs: [{ name: withretry }]
+`),
+    );
+    try {
+      for (let i = 0; i < 6; i++) assert.equal((await onHost(gw.url)).status, 200);
+      const withRetry = gw.holder.lb.backend('default/withretry')!;
+      assert.ok(withRetry.retries >= 1, 'at least one request was retried');
+      assert.equal(withRetry.ejections, 1, 'three connect failures eject the dead endpoint');
+
+      const once: number[] = [];
+      for (let i = 0; i < 6; i++) once.push((await onHost(gw.url, '/once')).status);
+      assert.ok(once.includes(502), `without retries the dead endpoint answers 502: ${once.join()}`);
+      assert.equal(gw.holder.lb.backend('default/noretry')!.retries, 0);
+    } finally {
+      await gw.stop();
+      await good.close();
+    }
+  });
+
+  test('the retry budget refuses retries beyond max(3, 20% of active requests)', async () => {
+    const held: Array<() => void> = [];
+    let hold = true;
+    const slow: Origin = await startOrigin((_req, res) => {
+      if (hold) held.push(() => res.end('slow'));
+      else res.end('slow');
+    });
+    const dead = `127.0.0.1:${await closedPort()}`;
+    // No ejection here, so first attempts keep alternating between the two endpoints.
+    const gw = await startGateway(
+      backendYaml('budget', [dead, slow.address]) + routeYaml('    - backendRefs: [{ name: budget }]\n'),
+      { outlier: { consecutiveConnectFailures: 1000, consecutive5xx: 1000 } },
+    );
+    try {
+      const total = 12;
+      const responses: SimpleResponse[] = [];
+      const all = Array.from({ length: total }, () => onHost(gw.url).then((r) => void responses.push(r)));
+      const state = gw.holder.lb.backend('default/budget')!;
+      // Every request is either held at the slow origin or already answered.
+      await eventually(() => assert.equal(held.length + responses.length, total), 5_000, 'requests settled');
+      assert.ok(state.retries <= 3, `retries in flight stay within the budget (${state.retries})`);
+      assert.ok(state.budgetExhausted >= 1, 'some retries were refused');
+      assert.equal(responses.filter((r) => r.status === 502).length, state.budgetExhausted);
+      hold = false;
+      for (const release of held.splice(0)) release();
+      await Promise.all(all);
+      assert.equal(responses.filter((r) => r.status === 200).length, slow.requests);
+      // Once the held requests finished, the budget is free again: retries go through.
+      const refused = state.budgetExhausted;
+      for (let i = 0; i < 4; i++) assert.equal((await onHost(gw.url)).status, 200);
+      assert.equal(state.budgetExhausted, refused);
+    } finally {
+      for (const release of held) release();
+      await gw.stop();
+      await slow.close();
+    }
+  });
+});
