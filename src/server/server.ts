@@ -16,6 +16,12 @@ export interface ServerOptions {
   /** Admin listener (`/healthz`, `/readyz`, `/metrics`), `host:port`; `false` for none. Default `127.0.0.1:9901`. */
   admin?: string | false;
   logger?: Logger;
+  /**
+   * Node flags for worker processes, added to the primary's own. Default `['--max-semi-space-size=2']`:
+   * a small young generation means short, frequent scavenges; measured on one core under wrk -c50 it
+   * cut p99 from ~5.5 ms to ~3 ms and RSS under load from ~163 MB to ~114 MB, with throughput unchanged.
+   */
+  workerExecArgv?: string[];
   /** Longest wait before restarting a crashed worker; the wait doubles from 100 ms per quick crash. Default 10 000. */
   maxRestartDelayMs?: number;
 }
@@ -43,6 +49,7 @@ export class Server {
   readonly admin: AdminServer | undefined;
   readonly #adminAddress: string | false;
   readonly #maxRestartDelayMs: number;
+  readonly #workerExecArgv: string[];
   readonly #services: Service[] = [];
   readonly #readinessGates = new Map<string, () => boolean>();
   readonly #messageHandlers = new Map<string, Array<(body: unknown, workerId: number) => void>>();
@@ -65,6 +72,7 @@ export class Server {
     this.gracePeriodMs = options.gracePeriodMs ?? 30_000;
     if (!(this.gracePeriodMs >= 0)) throw new InvalidArgumentError('gracePeriodMs', 'must be ≥ 0');
     this.#maxRestartDelayMs = options.maxRestartDelayMs ?? 10_000;
+    this.#workerExecArgv = options.workerExecArgv ?? ['--max-semi-space-size=2'];
     this.logger = options.logger ?? createLogger();
     this.#adminAddress = options.admin ?? '127.0.0.1:9901';
     this.admin = this.#adminAddress === false || !this.isPrimaryProcess ? undefined : new AdminServer();
@@ -201,6 +209,7 @@ export class Server {
       this.#onWorkerMessage(worker, message),
     );
     cluster.on('exit', (worker, code, signal) => this.#onWorkerExit(worker, code, signal));
+    cluster.setupPrimary({ execArgv: [...process.execArgv, ...this.#workerExecArgv] });
     for (let slot = 1; slot <= this.workers; slot++) this.#fork(slot);
     this.#warnIfHandoverUnsafe();
     this.logger.info({ workers: this.workers, admin: this.#adminAddress }, 'portico primary started');
