@@ -61,6 +61,11 @@ try {
   while (!(ctl.controller!.ready && ctl.store!.isProgrammed())) await new Promise((r) => setImmediate(r));
   const coldMs = performance.now() - coldStart;
   console.log(`cold start with ${ROUTES} Routes → ready: ${coldMs.toFixed(0)} ms`);
+  // Controller and data plane share this process here (workers: 0), so this RSS bounds the controller's.
+  const rssMb = (): string => (process.memoryUsage.rss() / 1048576).toFixed(0);
+  console.log(
+    `process RSS (controller + in-process data plane + informer caches), ${ROUTES} Routes: ${rssMb()} MB`,
+  );
   await ctl.controller!.statusIdle();
   console.log(
     `initial status writes: ${ctl.controller!.statusWrites} (done ${((performance.now() - coldStart) / 1000).toFixed(1)} s after start)`,
@@ -96,6 +101,7 @@ try {
   console.log(
     `(anchor: one kubectl invocation alone, \`kubectl get\`: p50 ${pct(kubectlOnly, 50).toFixed(0)} ms)`,
   );
+  console.log(`process RSS after the applies: ${rssMb()} MB`);
   await ctl.stop();
 } finally {
   await origin.close();
