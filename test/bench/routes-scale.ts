@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { get } from '../helpers/servers.ts';
+import { serveArgs } from '../helpers/portico.ts';
 import {
   ORIGIN_PORT,
   childPids,
@@ -67,23 +68,7 @@ async function measure(dir: string, routes: number, port: number): Promise<Sampl
   const admin = port + 1000;
   const child: ChildProcess = spawn(
     'taskset',
-    [
-      '-c',
-      '0',
-      process.execPath,
-      CLI,
-      'serve',
-      '-f',
-      dir,
-      '--listen',
-      `127.0.0.1:${port}`,
-      '--admin',
-      `127.0.0.1:${admin}`,
-      '--workers',
-      '1',
-      '--access-log',
-      'false',
-    ],
+    ['-c', '0', process.execPath, CLI, ...serveArgs(dir, port, admin, 1)],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   try {

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { get } from '../helpers/servers.ts';
+import { childPids } from '../helpers/process.ts';
 
 const { values: args } = parseArgs({
   // Other benchmarks import this module and have their own flags.
@@ -204,17 +205,7 @@ export function rssMb(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? NaN) / 1024;
 }
 
-export function childPids(pid: number): number[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
+export { childPids };
 
 async function metric(adminPort: number, name: string): Promise<number> {
   // A fresh connection per scrape: a pooled one may have been idle-closed by the admin server meanwhile.

@@ -31,19 +31,9 @@ export async function startPortico(
   const [port, admin] = [await closedPort(), await closedPort()];
   const token = 'test-token-0123456789';
   const child = spawnFixture(CLI, {}, [
-    'serve',
-    '-f',
-    dir,
-    '--listen',
-    `127.0.0.1:${port}`,
-    '--admin',
-    `127.0.0.1:${admin}`,
-    '--workers',
-    String(options.workers ?? 2),
+    ...serveArgs(dir, port, admin, options.workers ?? 2),
     '--admin-token',
     token,
-    '--access-log',
-    'false',
   ]);
   await waitReady(admin).catch((error: unknown) => {
     child.kill('SIGKILL');
@@ -78,6 +68,23 @@ export async function startPortico(
       await exitOf(child);
     },
   };
+}
+
+/** `portico serve` arguments for a loopback instance over a config directory, access log off. */
+export function serveArgs(dir: string, port: number, admin: number, workers: number): string[] {
+  return [
+    'serve',
+    '-f',
+    dir,
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--admin',
+    `127.0.0.1:${admin}`,
+    '--workers',
+    String(workers),
+    '--access-log',
+    'false',
+  ];
 }
 
 /** YAML for a Backend with static endpoints. */

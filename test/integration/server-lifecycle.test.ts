@@ -1,9 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { startOrigin, get, closedPort } from '../helpers/servers.ts';
-import { spawnFixture, waitReady, exitOf, eventually } from '../helpers/process.ts';
+import { spawnFixture, waitReady, exitOf, eventually, childPids } from '../helpers/process.ts';
 
 const FIXTURE = new URL('../fixtures/cluster-proxy.ts', import.meta.url).pathname;
 
@@ -13,18 +12,6 @@ function processAlive(pid: number): boolean {
     return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
   } catch {
     return false;
-  }
-}
-
-function workerPids(primaryPid: number): number[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(primaryPid)], { encoding: 'utf8' })
-      .trim()
-      .split('\n')
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
   }
 }
 
@@ -74,7 +61,7 @@ describe('Server with worker processes', () => {
     });
     try {
       await waitReady(admin);
-      const before = workerPids(proxy.pid!);
+      const before = childPids(proxy.pid!);
       assert.equal(before.length, 2, proxy.output());
       process.kill(before[0]!, 'SIGKILL');
       // Wait until it is dead: connections the kernel queued on the dying worker's socket in the
@@ -93,7 +80,7 @@ describe('Server with worker processes', () => {
       assert.equal(served, 30);
       const after = await eventually<number[]>(
         () => {
-          const pids = workerPids(proxy.pid!);
+          const pids = childPids(proxy.pid!);
           if (pids.length !== 2 || pids.includes(before[0]!)) throw new Error(`workers ${pids.join(',')}`);
           return pids;
         },
