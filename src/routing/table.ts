@@ -100,7 +100,8 @@ interface Entry extends MatchConditions {
 
 interface PrefixNode {
   readonly parent: PrefixNode | undefined;
-  readonly children: Map<string, PrefixNode>;
+  /** Created on the first child: most nodes (one per host for `/`) never get one. */
+  children: Map<string, PrefixNode> | undefined;
   readonly entries: Entry[];
 }
 
@@ -144,13 +145,15 @@ function prefixSegments(prefix: string): string[] {
 class HostIndex {
   size = 0;
 
-  readonly #exact = new Map<string, Entry[]>();
+  // Created on first use: a table of 10,000 hosts holds 10,000 indexes, most with one `/` prefix.
+  #exact: Map<string, Entry[]> | undefined;
   readonly #regex: Entry[] = [];
-  readonly #root: PrefixNode = { parent: undefined, children: new Map(), entries: [] };
+  readonly #root: PrefixNode = { parent: undefined, children: undefined, entries: [] };
 
   add(e: Entry): void {
     this.size += 1;
     if (e.pathType === 'Exact') {
+      this.#exact ??= new Map();
       const list = this.#exact.get(e.path);
       if (list === undefined) this.#exact.set(e.path, [e]);
       else list.push(e);
@@ -164,9 +167,10 @@ class HostIndex {
   #node(segments: readonly string[]): PrefixNode {
     let node = this.#root;
     for (const s of segments) {
+      node.children ??= new Map();
       let child = node.children.get(s);
       if (child === undefined) {
-        child = { parent: node, children: new Map(), entries: [] };
+        child = { parent: node, children: undefined, entries: [] };
         node.children.set(s, child);
       }
       node = child;
@@ -176,12 +180,12 @@ class HostIndex {
 
   /** Sorts every list by rank and freezes it; the index is read-only afterwards. */
   seal(): void {
-    for (const list of this.#exact.values()) Object.freeze(list.sort(byRank));
+    for (const list of this.#exact?.values() ?? []) Object.freeze(list.sort(byRank));
     Object.freeze(this.#regex.sort(byRank));
     const stack = [this.#root];
     for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
       Object.freeze(node.entries.sort(byRank));
-      stack.push(...node.children.values());
+      if (node.children !== undefined) stack.push(...node.children.values());
     }
     Object.freeze(this);
   }
@@ -189,7 +193,7 @@ class HostIndex {
   match(req: RouteRequest): Entry | undefined {
     const path = req.path;
     const absolute = path.startsWith('/');
-    if (absolute && this.#exact.size > 0) {
+    if (absolute && this.#exact !== undefined) {
       const exact = this.#exact.get(path);
       const hit = exact === undefined ? undefined : firstMatch(exact, req);
       if (hit !== undefined) return hit;
@@ -204,7 +208,7 @@ class HostIndex {
     const path = req.path;
     let node = this.#root;
     let start = 1;
-    while (start < path.length && node.children.size > 0) {
+    while (start < path.length && node.children !== undefined) {
       const slash = path.indexOf('/', start);
       const end = slash === -1 ? path.length : slash;
       const child = node.children.get(path.slice(start, end));
@@ -225,7 +229,26 @@ function durationMs(text: string | undefined): number | undefined {
   return ms === 0 ? undefined : ms;
 }
 
-function compileRule(route: Route, ruleIndex: number, backends: ReadonlyMap<string, Backend>): CompiledRule {
+/** What one compile shares across rules: the Backends, and backendRefs compiled once per distinct list. */
+interface CompileContext {
+  readonly backends: ReadonlyMap<string, Backend>;
+  readonly refs: Map<string, WeightedBackends>;
+}
+
+/** Rules with the same refs in the same namespace (the common case) share one frozen compiled list. */
+function sharedBackendRefs(rule: RouteRule, namespace: string, ctx: CompileContext): WeightedBackends {
+  const refs = rule.backendRefs ?? [];
+  let key = namespace;
+  for (const r of refs) key += `|${r.name}:${r.weight}:${r.port ?? ''}`;
+  let compiled = ctx.refs.get(key);
+  if (compiled === undefined) {
+    compiled = compileBackendRefs(refs, namespace, ctx.backends);
+    ctx.refs.set(key, compiled);
+  }
+  return compiled;
+}
+
+function compileRule(route: Route, ruleIndex: number, ctx: CompileContext): CompiledRule {
   const rule = route.spec.rules[ruleIndex]!;
   const filter = <
     K extends 'requestHeaderModifier' | 'responseHeaderModifier' | 'requestRedirect' | 'urlRewrite',
@@ -261,7 +284,7 @@ function compileRule(route: Route, ruleIndex: number, backends: ReadonlyMap<stri
         retryOn: Object.freeze([...rule.retry.retryOn]),
         allowNonIdempotent: rule.retry.allowNonIdempotent,
       }),
-    backends: compileBackendRefs(rule.backendRefs ?? [], namespaceOf(route), backends),
+    backends: sharedBackendRefs(rule, namespaceOf(route), ctx),
   });
 }
 
@@ -415,16 +438,11 @@ function hostTargets(route: Route, hosts: HostIndexes): HostTarget[] {
 }
 
 /** Compiles every rule of `route` and adds one unranked entry per (hostname, match). */
-function addRoute(
-  route: Route,
-  routeOrder: number,
-  hosts: HostIndexes,
-  backends: ReadonlyMap<string, Backend>,
-): Entry[] {
+function addRoute(route: Route, routeOrder: number, hosts: HostIndexes, ctx: CompileContext): Entry[] {
   const targets = hostTargets(route, hosts);
   const entries: Entry[] = [];
   route.spec.rules.forEach((spec, ruleIndex) => {
-    const rule = compileRule(route, ruleIndex, backends);
+    const rule = compileRule(route, ruleIndex, ctx);
     const matches = spec.matches === undefined || spec.matches.length === 0 ? [DEFAULT_MATCH] : spec.matches;
     matches.forEach((m, matchIndex) => {
       const base = compileEntryBase(rule, m, matchIndex, routeOrder);
@@ -449,7 +467,8 @@ export function compileRouteTable(
 ): RouteTable {
   const backendMap = new Map(backends.map((b) => [`${namespaceOf(b)}/${b.metadata.name}`, b] as const));
   const hosts: HostIndexes = { exact: new Map(), wildcard: new Map(), catchAll: new HostIndex() };
-  const entries = sortRoutes(routes).flatMap((route, order) => addRoute(route, order, hosts, backendMap));
+  const ctx: CompileContext = { backends: backendMap, refs: new Map() };
+  const entries = sortRoutes(routes).flatMap((route, order) => addRoute(route, order, hosts, ctx));
   entries.sort(comparePrecedence).forEach((e, rank) => {
     e.rank = rank;
     Object.freeze(e);
