@@ -7,11 +7,52 @@
 import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
-import { startOrigin } from '../helpers/servers.ts';
+import { readFileSync } from 'node:fs';
+import { closedPort, startOrigin } from '../helpers/servers.ts';
+import { childPids, exitOf, spawnFixture, waitReady } from '../helpers/process.ts';
 import { applyCrds, backendYaml, routeYaml, startControlPlane, startTestController } from './helpers.ts';
 
 const ROUTES = Number(process.argv[2] ?? 10_000);
 const APPLIES = Number(process.argv[3] ?? 25);
+
+/**
+ * The controller as deployed: `portico controller` from dist/ in its own process with one worker, over
+ * the same 10,000 Routes. Its primary (informers, ConfigStore, status) and its worker (the data plane)
+ * are measured apart, unlike the in-process figures above.
+ */
+async function childControllerRss(cp: Awaited<ReturnType<typeof startControlPlane>>): Promise<void> {
+  const [port, admin] = [await closedPort(), await closedPort()];
+  const cli = new URL('../../dist/cli/main.js', import.meta.url).pathname;
+  const child = spawnFixture(cli, {}, [
+    'controller',
+    '--kubeconfig',
+    cp.kubeconfig,
+    '--listen',
+    `127.0.0.1:${port}`,
+    '--admin',
+    `127.0.0.1:${admin}`,
+    '--workers',
+    '1',
+    '--lease-name',
+    'rss-probe',
+    '--access-log',
+    'false',
+  ]);
+  try {
+    const started = performance.now();
+    await waitReady(admin, 120_000);
+    const readyMs = performance.now() - started;
+    const worker = childPids(child.pid!)[0];
+    const rss = (pid: number): string =>
+      (Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024).toFixed(0);
+    console.log(
+      `portico controller (dist, child process, 1 worker), ${ROUTES} Routes: ready in ${readyMs.toFixed(0)} ms; RSS primary (controller) ${rss(child.pid!)} MB, worker ${worker === undefined ? '?' : rss(worker)} MB`,
+    );
+  } finally {
+    child.kill('SIGTERM');
+    await exitOf(child);
+  }
+}
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
@@ -103,6 +144,7 @@ try {
   );
   console.log(`process RSS after the applies: ${rssMb()} MB`);
   await ctl.stop();
+  await childControllerRss(cp);
 } finally {
   await origin.close();
   cp.stop();
