@@ -38,8 +38,50 @@ function sameSpec(a: SpecOf | undefined, b: SpecOf): boolean {
   return JSON.stringify(a.spec) === JSON.stringify(b.spec);
 }
 
+/** A cached object (as received, minus bookkeeping) and the slim document validation and workers see. */
+interface CachedObject {
+  readonly obj: KubeObject;
+  readonly doc: unknown;
+}
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * Drops what the controller never reads and what can double an object's size: managedFields and
+ * kubectl's last-applied annotation (a second copy of the whole object).
+ */
+function withoutBookkeeping(obj: KubeObject): KubeObject {
+  const meta = obj.metadata;
+  if (meta === undefined) return obj;
+  const {
+    managedFields: _managed,
+    annotations,
+    ...rest
+  } = meta as typeof meta & { managedFields?: unknown; annotations?: Record<string, string> };
+  let kept = annotations;
+  if (annotations?.[LAST_APPLIED] !== undefined) {
+    const { [LAST_APPLIED]: _lastApplied, ...others } = annotations;
+    kept = others;
+  }
+  return {
+    ...obj,
+    metadata: (kept === undefined ? rest : { ...rest, annotations: kept }) as KubeObject['metadata'],
+  };
+}
+
+/** Only what validation and the data plane read: no managedFields, annotations or status over IPC. */
+function documentOf(kind: CachedKind, obj: KubeObject): unknown {
+  const meta = obj.metadata ?? {};
+  return {
+    apiVersion: obj.apiVersion ?? API_VERSION,
+    kind,
+    metadata: { name: meta.name, namespace: meta.namespace ?? 'default', generation: meta.generation ?? 0 },
+    spec: obj['spec'],
+  };
+}
+
 export class ControllerCache {
-  readonly #objects: Record<CachedKind, Map<string, KubeObject>> = { Route: new Map(), Backend: new Map() };
+  readonly #objects: Record<CachedKind, Map<string, CachedObject>> = { Route: new Map(), Backend: new Map() };
   readonly #slices = new Map<string, SlimSlice>();
   readonly #secrets = new Map<string, Record<string, string>>();
 
@@ -47,7 +89,7 @@ export class ControllerCache {
   get(key: string): KubeObject | undefined {
     const space = key.indexOf(' ');
     const kind = key.slice(0, space) as CachedKind;
-    return this.#objects[kind]?.get(key.slice(space + 1));
+    return this.#objects[kind]?.get(key.slice(space + 1))?.obj;
   }
 
   /** Every cached Route and Backend key (`Kind ns/name`). */
@@ -60,8 +102,12 @@ export class ControllerCache {
     const map = this.#objects[kind];
     const name = nameOf(obj);
     const before = map.get(name);
-    map.set(name, obj);
-    return !sameSpec(before, obj);
+    const trimmed = withoutBookkeeping(obj);
+    const unchanged = sameSpec(before?.obj, trimmed);
+    // The same document object while the spec is unchanged (status writes, resyncs), so validation,
+    // which is remembered per document, runs again only for objects that really changed.
+    map.set(name, { obj: trimmed, doc: unchanged ? before!.doc : documentOf(kind, trimmed) });
+    return !unchanged;
   }
 
   remove(kind: CachedKind, obj: KubeObject): boolean {
@@ -82,7 +128,7 @@ export class ControllerCache {
   /** Services (`ns/name`) that some Backend discovers through EndpointSlices. */
   referencedServices(): Set<string> {
     const out = new Set<string>();
-    for (const [name, b] of this.#objects.Backend) {
+    for (const [name, { obj: b }] of this.#objects.Backend) {
       const service = (b as { spec?: { service?: { name?: string } } }).spec?.service?.name;
       if (typeof service === 'string') out.add(`${name.slice(0, name.indexOf('/'))}/${service}`);
     }
@@ -92,7 +138,7 @@ export class ControllerCache {
   /** Secrets (`ns/name`) that some Backend references through `tls.caSecretRef` / `clientCertSecretRef`. */
   referencedSecrets(): Set<string> {
     const out = new Set<string>();
-    for (const [name, b] of this.#objects.Backend) {
+    for (const [name, { obj: b }] of this.#objects.Backend) {
       const tls = (b as { spec?: { tls?: Record<string, { name?: unknown } | undefined> } }).spec?.tls;
       const ns = name.slice(0, name.indexOf('/'));
       for (const ref of [tls?.caSecretRef, tls?.clientCertSecretRef])
@@ -147,17 +193,9 @@ export class ControllerCache {
     const docs: unknown[] = [];
     const generations = new Map<string, number>();
     for (const kind of ['Backend', 'Route'] as const) {
-      for (const [name, obj] of this.#objects[kind]) {
-        const meta = obj.metadata ?? {};
-        const generation = meta.generation ?? 0;
-        generations.set(`${kind} ${name}`, generation);
-        // Only what validation and the data plane read: no managedFields, annotations or status over IPC.
-        docs.push({
-          apiVersion: obj.apiVersion ?? API_VERSION,
-          kind,
-          metadata: { name: meta.name, namespace: meta.namespace ?? 'default', generation },
-          spec: obj['spec'],
-        });
+      for (const [name, { obj, doc }] of this.#objects[kind]) {
+        generations.set(`${kind} ${name}`, obj.metadata?.generation ?? 0);
+        docs.push(doc);
       }
     }
     return { docs, discovered: this.#discovered(), secrets: Object.fromEntries(this.#secrets), generations };
@@ -171,7 +209,7 @@ export class ControllerCache {
       byService.set(slice.service, list);
     }
     const out: Record<string, readonly Endpoint[]> = {};
-    for (const [name, b] of this.#objects.Backend) {
+    for (const [name, { obj: b }] of this.#objects.Backend) {
       const service = (b as { spec?: { service?: { name?: string; port?: number } } }).spec?.service;
       if (typeof service?.name !== 'string') continue;
       const ns = name.slice(0, name.indexOf('/'));
