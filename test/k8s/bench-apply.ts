@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { readFileSync } from 'node:fs';
-import { closedPort, startOrigin } from '../helpers/servers.ts';
+import { closedPort, get, startOrigin } from '../helpers/servers.ts';
 import { childPids, exitOf, spawnFixture, waitReady } from '../helpers/process.ts';
 import { applyCrds, backendYaml, routeYaml, startControlPlane, startTestController } from './helpers.ts';
 
@@ -43,10 +43,14 @@ async function childControllerRss(cp: Awaited<ReturnType<typeof startControlPlan
     await waitReady(admin, 120_000);
     const readyMs = performance.now() - started;
     const worker = childPids(child.pid!)[0];
+    const metrics = (await get(`http://127.0.0.1:${admin}/metrics`)).body.toString();
+    const gauge = (name: string): string =>
+      (Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(metrics)?.[1]) / 1048576).toFixed(0);
+    const heap = `heap used ${gauge('portico_primary_nodejs_heap_size_used_bytes')} MB of ${gauge('portico_primary_nodejs_heap_size_total_bytes')} MB`;
     const rss = (pid: number): string =>
       (Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024).toFixed(0);
     console.log(
-      `portico controller (dist, child process, 1 worker), ${ROUTES} Routes: ready in ${readyMs.toFixed(0)} ms; RSS primary (controller) ${rss(child.pid!)} MB, worker ${worker === undefined ? '?' : rss(worker)} MB`,
+      `portico controller (dist, child process, 1 worker), ${ROUTES} Routes: ready in ${readyMs.toFixed(0)} ms; RSS primary (controller) ${rss(child.pid!)} MB (${heap}), worker ${worker === undefined ? '?' : rss(worker)} MB`,
     );
   } finally {
     child.kill('SIGTERM');
