@@ -7,12 +7,11 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { ConfigStore, registerAdminApi } from '../gateway/index.ts';
-import { addGatewayDataPlane } from './data-plane.ts';
+import { gatewayServer } from './data-plane.ts';
 // The Kubernetes client is loaded by the primary only (below): workers never pay for it.
 import type { KubernetesController, ControllerOptions } from '../controller/index.ts';
-import { createLogger } from '../observability/index.ts';
 import type { HttpProxyService } from '../proxy/index.ts';
-import { Server } from '../server/index.ts';
+import type { Server } from '../server/index.ts';
 import { mergeSettings, resolveDataPlane, type DataPlaneSettings, type RawFlags } from './options.ts';
 
 export const CONTROLLER_HELP = `Usage: portico controller [options]
@@ -107,14 +106,7 @@ export async function startController(
   overrides: Partial<Omit<ControllerOptions, 'clients' | 'store' | 'logger'>> = {},
   options: { signals?: boolean } = {},
 ): Promise<RunningController> {
-  const logger = createLogger({ level: settings.logLevel });
-  const server = new Server({
-    workers: settings.workers,
-    admin: settings.admin,
-    gracePeriodMs: settings.gracePeriodMs,
-    logger,
-  });
-  const gateway = addGatewayDataPlane(server, settings);
+  const { server, logger, gateway } = gatewayServer(settings);
   let controller: KubernetesController | undefined;
   let store: ConfigStore | undefined;
   if (server.isPrimaryProcess) {

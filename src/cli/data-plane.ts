@@ -1,6 +1,7 @@
 import { GatewayCacheService, GatewayProxy, TableHolder, TableService } from '../gateway/index.ts';
 import { httpProxyService, type HttpProxyService } from '../proxy/index.ts';
-import type { Server } from '../server/index.ts';
+import { createLogger, type Logger } from '../observability/index.ts';
+import { Server } from '../server/index.ts';
 
 /**
  * The gateway's data plane, the same for `serve` and `controller`: in every worker a table service
@@ -21,4 +22,30 @@ export function addGatewayDataPlane(
   });
   server.addService(service);
   return service;
+}
+
+/** What `serve` and `controller` share: process layout, admin listener, drain time, logging, listeners. */
+export interface GatewayServerSettings {
+  workers: number | 'auto';
+  admin: string | false;
+  gracePeriodMs: number;
+  logLevel: string;
+  listen: string[];
+  accessLog: boolean;
+}
+
+/** A Server with the gateway's data plane added; the caller adds its configuration source. */
+export function gatewayServer(settings: GatewayServerSettings): {
+  server: Server;
+  logger: Logger;
+  gateway: HttpProxyService<unknown>;
+} {
+  const logger = createLogger({ level: settings.logLevel });
+  const server = new Server({
+    workers: settings.workers,
+    admin: settings.admin,
+    gracePeriodMs: settings.gracePeriodMs,
+    logger,
+  });
+  return { server, logger, gateway: addGatewayDataPlane(server, settings) };
 }

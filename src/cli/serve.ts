@@ -1,9 +1,9 @@
 import { ConfigError } from '../errors.ts';
 import { loadDocuments, FileWatcher } from '../config/file-source.ts';
 import { ConfigStore, registerAdminApi } from '../gateway/index.ts';
-import { addGatewayDataPlane } from './data-plane.ts';
-import { createLogger, type Logger } from '../observability/index.ts';
-import { Server, type BackgroundService } from '../server/index.ts';
+import { gatewayServer } from './data-plane.ts';
+import type { Logger } from '../observability/index.ts';
+import type { BackgroundService, Server } from '../server/index.ts';
 import type { ServeSettings } from './options.ts';
 
 /** Loads config files into the store at start, then again on every edit; a bad edit keeps the last good. */
@@ -52,14 +52,7 @@ class FileConfigService implements BackgroundService {
 
 /** `portico serve`: the gateway over Routes and Backends read from files. */
 export async function serve(settings: ServeSettings): Promise<Server> {
-  const logger = createLogger({ level: settings.logLevel });
-  const server = new Server({
-    workers: settings.workers,
-    admin: settings.admin,
-    gracePeriodMs: settings.gracePeriodMs,
-    logger,
-  });
-  addGatewayDataPlane(server, settings);
+  const { server, logger } = gatewayServer(settings);
   if (server.isPrimaryProcess) {
     const store = new ConfigStore(server, logger);
     server.addService(new FileConfigService(settings.files, store, logger));

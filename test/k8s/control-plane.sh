@@ -157,6 +157,18 @@ free_port() {
   die "no free port found"
 }
 
+# wait_up PID NAME CHECK: 0 once CHECK (a shell condition) holds; 1 if PID exits first; dies after
+# START_TIMEOUT seconds.
+wait_up() {
+  local pid=$1 name=$2 check=$3 i
+  for i in $(seq 1 $((START_TIMEOUT * 4))); do
+    eval "$check" && return 0
+    pid_is "$pid" "$STATE_DIR" || return 1
+    sleep 0.25
+  done
+  die "$name not ready after ${START_TIMEOUT}s"
+}
+
 etcd_bin() {
   if [ -x "$BIN/etcd" ]; then echo "$BIN/etcd"; return; fi
   apt_install etcd etcd-server
@@ -226,10 +238,10 @@ pid_is() {
 }
 
 kill_pid() { # kill_pid PID STATE_DIR NAME
-  local pid="$1" sd="$2" name="$3" i
+  local pid="$1" sd="$2" name="$3"
   pid_is "$pid" "$sd" || return 0
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 100); do pid_is "$pid" "$sd" || { log "$name (pid $pid) stopped"; return 0; }; sleep 0.1; done
+  for _ in $(seq 1 100); do pid_is "$pid" "$sd" || { log "$name (pid $pid) stopped"; return 0; }; sleep 0.1; done
   log "$name (pid $pid) did not stop on TERM, sending KILL"
   kill -KILL "$pid" 2>/dev/null || true
 }
@@ -283,63 +295,62 @@ cmd_start() {
   gen_certs "$STATE_DIR/pki"
   local pki="$STATE_DIR/pki"
 
-  # etcd: plain HTTP on loopback, throwaway data dir.
-  local EP PP
-  EP=$(free_port); PP=$(free_port)
-  local -a eflags=(--name portico --data-dir "$STATE_DIR/etcd-data"
-    --listen-client-urls "http://127.0.0.1:$EP" --advertise-client-urls "http://127.0.0.1:$EP"
-    --listen-peer-urls "http://127.0.0.1:$PP" --initial-advertise-peer-urls "http://127.0.0.1:$PP"
-    --initial-cluster "portico=http://127.0.0.1:$PP" --initial-cluster-state new
-    --log-level warn)
+  # etcd: plain HTTP on loopback, throwaway data dir. A port found free can be taken by another
+  # process before etcd binds it; etcd then exits at once, and we try again with new ports.
+  local EP PP attempt
   local ever; ever=$("$etcd" --version 2>/dev/null | sed -n 's/^etcd Version: //p')
-  case "$ever" in
-    3.4.*) eflags+=(--logger zap) ;;
-    *) eflags+=(--unsafe-no-fsync) ;;   # 3.5+: fine for a throwaway test store
-  esac
-  setsid "$etcd" "${eflags[@]}" > "$STATE_DIR/etcd.log" 2>&1 < /dev/null &
-  ETCD_PID=$!
-  local i
-  for i in $(seq 1 $((START_TIMEOUT * 5))); do
-    curl -fsS "http://127.0.0.1:$EP/health" 2>/dev/null | grep -q '"health":"true"' && break
-    pid_is "$ETCD_PID" "$STATE_DIR" || die "etcd exited (see $STATE_DIR/etcd.log)"
-    [ "$i" -lt $((START_TIMEOUT * 5)) ] || die "etcd not healthy after ${START_TIMEOUT}s"
-    sleep 0.2
+  for attempt in 1 2 3; do
+    EP=$(free_port); PP=$(free_port)
+    [ "$EP" != "$PP" ] || continue
+    local -a eflags=(--name portico --data-dir "$STATE_DIR/etcd-data"
+      --listen-client-urls "http://127.0.0.1:$EP" --advertise-client-urls "http://127.0.0.1:$EP"
+      --listen-peer-urls "http://127.0.0.1:$PP" --initial-advertise-peer-urls "http://127.0.0.1:$PP"
+      --initial-cluster "portico=http://127.0.0.1:$PP" --initial-cluster-state new
+      --log-level warn)
+    case "$ever" in
+      3.4.*) eflags+=(--logger zap) ;;
+      *) eflags+=(--unsafe-no-fsync) ;;   # 3.5+: fine for a throwaway test store
+    esac
+    rm -rf "$STATE_DIR/etcd-data"
+    setsid "$etcd" "${eflags[@]}" > "$STATE_DIR/etcd.log" 2>&1 < /dev/null &
+    ETCD_PID=$!
+    if wait_up "$ETCD_PID" "etcd" "curl -fsS http://127.0.0.1:$EP/health 2>/dev/null | grep -q '\"health\":\"true\"'"; then break; fi
+    [ "$attempt" -lt 3 ] || die "etcd exited at start 3 times (see $STATE_DIR/etcd.log)"
+    log "etcd exited at start (a port taken meanwhile?); retrying with new ports"
   done
   log "etcd $ever ready on http://127.0.0.1:$EP (pid $ETCD_PID) after $((SECONDS - t0))s"
 
   local AP URL
-  AP=$(free_port)
-  URL="https://127.0.0.1:$AP"
   mkdir -p "$STATE_DIR/apiserver"
   local -a extra=()   # extra flags, whitespace-separated
   read -r -a extra <<< "${PORTICO_K8S_APISERVER_FLAGS:-}"
-  # No kube-controller-manager/scheduler/kubelet: ServiceAccount admission is disabled so Pods
-  # can be created without the (controller-made) "default" ServiceAccount.
-  setsid "$BIN/kube-apiserver" \
-    --etcd-servers="http://127.0.0.1:$EP" \
-    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$AP" \
-    --cert-dir="$STATE_DIR/apiserver" \
-    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
-    --client-ca-file="$pki/ca.crt" \
-    --service-account-issuer="$URL" \
-    --service-account-key-file="$pki/sa.pub" \
-    --service-account-signing-key-file="$pki/sa.key" \
-    --authorization-mode=RBAC \
-    --service-cluster-ip-range=10.96.0.0/16 \
-    --disable-admission-plugins=ServiceAccount \
-    --endpoint-reconciler-type=none \
-    --allow-privileged=true \
-    --profiling=false \
-    "${extra[@]}" \
-    > "$STATE_DIR/kube-apiserver.log" 2>&1 < /dev/null &
-  APISERVER_PID=$!
-
   local curlc=(curl -sS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key")
-  for i in $(seq 1 $((START_TIMEOUT * 4))); do
-    [ "$("${curlc[@]}" -o /dev/null -w '%{http_code}' "$URL/readyz" 2>/dev/null)" = 200 ] && break
-    pid_is "$APISERVER_PID" "$STATE_DIR" || die "kube-apiserver exited (see $STATE_DIR/kube-apiserver.log)"
-    [ "$i" -lt $((START_TIMEOUT * 4)) ] || die "kube-apiserver not ready after ${START_TIMEOUT}s"
-    sleep 0.25
+  for attempt in 1 2 3; do
+    AP=$(free_port)
+    URL="https://127.0.0.1:$AP"
+    # No kube-controller-manager/scheduler/kubelet: ServiceAccount admission is disabled so Pods
+    # can be created without the (controller-made) "default" ServiceAccount.
+    setsid "$BIN/kube-apiserver" \
+      --etcd-servers="http://127.0.0.1:$EP" \
+      --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$AP" \
+      --cert-dir="$STATE_DIR/apiserver" \
+      --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+      --client-ca-file="$pki/ca.crt" \
+      --service-account-issuer="$URL" \
+      --service-account-key-file="$pki/sa.pub" \
+      --service-account-signing-key-file="$pki/sa.key" \
+      --authorization-mode=RBAC \
+      --service-cluster-ip-range=10.96.0.0/16 \
+      --disable-admission-plugins=ServiceAccount \
+      --endpoint-reconciler-type=none \
+      --allow-privileged=true \
+      --profiling=false \
+      "${extra[@]}" \
+      > "$STATE_DIR/kube-apiserver.log" 2>&1 < /dev/null &
+    APISERVER_PID=$!
+    if wait_up "$APISERVER_PID" "kube-apiserver" "[ \"\$(${curlc[*]} -o /dev/null -w '%{http_code}' $URL/readyz 2>/dev/null)\" = 200 ]"; then break; fi
+    [ "$attempt" -lt 3 ] || die "kube-apiserver exited at start 3 times (see $STATE_DIR/kube-apiserver.log)"
+    log "kube-apiserver exited at start (its port taken meanwhile?); retrying with a new port"
   done
   log "kube-apiserver ready on $URL (pid $APISERVER_PID) after $((SECONDS - t0))s"
 
