@@ -147,8 +147,8 @@ cmd_build() {
 # ---- start / stop / status ---------------------------------------------------
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 free_port() {
-  local p i
-  for i in $(seq 1 200); do
+  local p
+  for _ in $(seq 1 200); do
     p=$((20000 + RANDOM % 40000))
     if port_free "$p" && [[ " ${USED_PORTS:-} " != *" $p "* ]]; then
       USED_PORTS="${USED_PORTS:-} $p"; echo "$p"; return 0
@@ -160,8 +160,8 @@ free_port() {
 # wait_up PID NAME CHECK: 0 once CHECK (a shell condition) holds; 1 if PID exits first; dies after
 # START_TIMEOUT seconds.
 wait_up() {
-  local pid=$1 name=$2 check=$3 i
-  for i in $(seq 1 $((START_TIMEOUT * 4))); do
+  local pid=$1 name=$2 check=$3
+  for _ in $(seq 1 $((START_TIMEOUT * 4))); do
     eval "$check" && return 0
     pid_is "$pid" "$STATE_DIR" || return 1
     sleep 0.25
