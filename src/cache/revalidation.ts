@@ -2,25 +2,9 @@
  * Conditional revalidation (RFC 9111 §4.3): the validators to send, and how a 304 refreshes the
  * stored response without its body being sent again.
  */
+import { HOP_BY_HOP_HEADERS } from '../http.ts';
 import { parseHttpDate } from './cache-control.ts';
 import { firstHeaderValue, headerValue, type HeaderMap } from './types.ts';
-
-/**
- * RFC 9111 §3.1: fields a cache must not keep, because they describe one connection, not the
- * resource. Fields named in `Connection` are removed too (see {@link stripHopByHop}).
- */
-const HOP_BY_HOP: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authentication-info',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
 
 /**
  * RFC 9111 §3.2: a 304 must not change how the stored body is framed or encoded, so these keep
@@ -37,7 +21,7 @@ export function stripHopByHop(headers: HeaderMap): HeaderMap {
   const listed = connectionListed(headers);
   const out: HeaderMap = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || listed.has(name)) continue;
+    if (value === undefined || HOP_BY_HOP_HEADERS.has(name) || listed.has(name)) continue;
     out[name] = value;
   }
   return out;

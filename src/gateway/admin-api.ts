@@ -1,3 +1,4 @@
+import type { MessageChannel } from '../server/service.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { ConfigError } from '../errors.ts';
@@ -29,12 +30,7 @@ export interface AdminApiOptions {
 }
 
 /** The primary's side of the purge exchange: broadcast to every worker, collect their answers. */
-export interface PurgeChannel {
-  broadcast(topic: string, body: unknown): void;
-  onMessage(topic: string, handler: (body: unknown, workerId: number) => void): void;
-  /** Worker processes; 0 means the cache lives in this process. */
-  readonly workers: number;
-}
+export type PurgeChannel = Pick<MessageChannel, 'broadcast' | 'onMessage' | 'workers'>;
 
 /**
  * The admin API on the admin listener: read the RouteSet and per-worker versions, replace or patch it

@@ -1,3 +1,4 @@
+import type { MessageChannel } from '../server/service.ts';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { FieldError } from '../errors.ts';
@@ -33,11 +34,7 @@ export interface WorkerAck {
 }
 
 /** How the store reaches workers; `Server` provides it (broadcast over IPC, or locally with no workers). */
-export interface SnapshotChannel {
-  broadcast(topic: string, body: unknown): void;
-  onMessage(topic: string, handler: (body: unknown, workerId: number) => void): void;
-  readonly workers: number;
-}
+export type SnapshotChannel = Pick<MessageChannel, 'broadcast' | 'onMessage' | 'workers'>;
 
 /** `Kind namespace/name` of a raw document, when it has enough shape to tell. */
 export function objectKey(doc: unknown): string | undefined {

@@ -1,3 +1,4 @@
+import { splitPathAndQuery } from '../http.ts';
 import type { CheckedState, EndpointHealthView } from './health-monitor.ts';
 import type { GatewayTable } from './runtime.ts';
 
@@ -41,9 +42,7 @@ export function explain(
   request: ExplainRequest,
   health?: EndpointHealthView,
 ): Explanation {
-  const q = request.path.indexOf('?');
-  const path = q < 0 ? request.path : request.path.slice(0, q);
-  const query = q < 0 ? '' : request.path.slice(q + 1);
+  const [path, query] = splitPathAndQuery(request.path);
   const headers = Object.fromEntries(
     Object.entries(request.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]),
   );

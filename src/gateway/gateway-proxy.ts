@@ -1,3 +1,5 @@
+import type { MessageChannel } from '../server/service.ts';
+import { splitPathAndQuery } from '../http.ts';
 import { HttpCache } from '../cache/index.ts';
 import { InvalidArgumentError, PorticoError } from '../errors.ts';
 import { RetryPolicy, classifyFailure, hashKey, type AttemptResult } from '../lb/index.ts';
@@ -59,11 +61,6 @@ export interface GatewayCtx {
 
 /** Without a rule `retry`: 2 attempts on connect failures and resets before a response (Envoy-like). */
 const DEFAULT_RETRY = new RetryPolicy({ attempts: 2, retryOn: ['connect-failure', 'reset'] });
-
-function splitUrl(url: string): [path: string, query: string] {
-  const q = url.indexOf('?');
-  return q < 0 ? [url, ''] : [url.slice(0, q), url.slice(q + 1)];
-}
 
 const MIB = 1024 * 1024;
 
@@ -155,7 +152,7 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
     const table = this.#holder.current;
     if (table === undefined) return respond(session, 503, 'no routing table is loaded yet');
     ctx.table = table;
-    const [path, query] = splitUrl(session.path);
+    const [path, query] = splitPathAndQuery(session.path);
     const match = table.routes.match({
       host: session.host ?? '',
       path,
@@ -217,7 +214,7 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
     const { rewrite, requestHeaders } = match.rule;
     if (rewrite !== undefined) {
       if (rewrite.path !== undefined) {
-        const [path, query] = splitUrl(request.path);
+        const [path, query] = splitPathAndQuery(request.path);
         request.path = rewritePath(rewrite.path, path, match.pathPrefix) + (query === '' ? '' : `?${query}`);
       }
       if (rewrite.hostname !== undefined) request.headers.set('host', rewrite.hostname);
@@ -330,7 +327,7 @@ function hashInput(hashOn: NonNullable<BackendRuntime['hashOn']>, session: Sessi
     case 'SourceIP':
       return hashKey(session.clientAddress);
     case 'Path':
-      return hashKey(splitUrl(session.path)[0]);
+      return hashKey(splitPathAndQuery(session.path)[0]);
   }
 }
 
@@ -344,10 +341,7 @@ function cookie(header: string | undefined, name: string): string | undefined {
 }
 
 /** How the cache service talks to the primary; `Server` provides it. */
-export interface CacheChannel {
-  onMessage(topic: string, handler: (body: unknown, workerId: number) => void): void;
-  sendToPrimary(topic: string, body: unknown): void;
-}
+export type CacheChannel = Pick<MessageChannel, 'onMessage' | 'sendToPrimary'>;
 
 /** Topics of the purge exchange between the admin API (primary) and the workers. */
 export const PURGE_TOPIC = 'cache-purge';

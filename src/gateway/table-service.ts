@@ -1,14 +1,13 @@
+import type { MessageChannel } from '../server/service.ts';
 import { performance } from 'node:perf_hooks';
 import type { BackgroundService, ServiceContext } from '../server/index.ts';
 import type { RouteSet } from './route-set.ts';
 import { compileGatewayTable } from './runtime.ts';
 import type { TableHolder } from './gateway-proxy.ts';
-import type { SnapshotChannel, WorkerAck } from './config-store.ts';
+import type { WorkerAck } from './config-store.ts';
 import { HEALTH_TOPIC, type HealthMessage } from './endpoint-state.ts';
 
-export interface WorkerChannel extends SnapshotChannel {
-  sendToPrimary(topic: string, body: unknown): void;
-}
+export type WorkerChannel = Pick<MessageChannel, 'broadcast' | 'onMessage' | 'sendToPrimary' | 'workers'>;
 
 /**
  * Runs in every worker: compiles each RouteSet the primary broadcasts, swaps it in with one assignment

@@ -4,6 +4,7 @@
  * retries in flight stay ≤ max(minRetryConcurrency, budgetPercent % of active requests).
  * Refusals come back as a named reason, for logs and `portico explain`.
  */
+import { IDEMPOTENT_METHODS } from '../http.ts';
 import { InvalidArgumentError, PorticoError } from '../errors.ts';
 import type { IsUsable, Selector } from './endpoint.ts';
 
@@ -36,7 +37,6 @@ export interface FailedAttempt {
   readonly attempts: number;
 }
 
-const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 const RETRY_ON: ReadonlySet<string> = new Set<RetryOn>(['connect-failure', 'reset', '502', '503', '504']);
 
 /** Immutable retry rules, typically one per route; share a {@link RetryBudget} per backend. */

@@ -1,11 +1,9 @@
+import type { MessageChannel } from '../server/service.ts';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { sumSnapshots, type MetricDefinition, type MetricSnapshot } from './metric-set.ts';
 
 /** How the primary reaches workers; the Server provides it. */
-export interface MetricsChannel {
-  broadcast(topic: string, body: unknown): void;
-  onMessage(topic: string, handler: (body: unknown, workerId: number) => void): void;
-}
+export type MetricsChannel = Pick<MessageChannel, 'broadcast' | 'onMessage'>;
 
 interface PromValue {
   value: number;

@@ -12,6 +12,7 @@ import type {
   RequestInfo,
   WriterLock,
 } from '../cache/index.ts';
+import { IDEMPOTENT_METHODS, splitPathAndQuery } from '../http.ts';
 import { PorticoError, toPorticoError, InvalidArgumentError } from '../errors.ts';
 import { HttpPeer, type PeerPools } from '../upstream/index.ts';
 import { forwardRequestHeaders, type HeaderList, ResponseHeader, stripResponseHopByHop } from './headers.ts';
@@ -34,9 +35,6 @@ type ResponseWithCall = ServerResponse & { [kCall]?: ProxyCall<unknown> };
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as Promise<T> | undefined)?.then === 'function';
 }
-
-/** Methods RFC 9110 §9.2.2 calls idempotent: safe to send twice. */
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /**
  * Drives one ProxyHttp over node:http requests: runs the phases in order, sends the request through the
@@ -155,7 +153,7 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
         method: upstreamRequest.method,
         headers: upstreamRequest.headers.raw,
         body: this.#hasBody ? req : null,
-        idempotent: !this.#hasBody && IDEMPOTENT.has(upstreamRequest.method),
+        idempotent: !this.#hasBody && IDEMPOTENT_METHODS.has(upstreamRequest.method),
         blocking: true,
       },
       this,
@@ -284,7 +282,7 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     if (proxy.failToConnect === undefined) {
       return (
         error.retryable &&
-        IDEMPOTENT.has(this.session.method) &&
+        IDEMPOTENT_METHODS.has(this.session.method) &&
         (this.#requestStarted ? this.session.attempt === 1 : true)
       );
     }
@@ -651,14 +649,13 @@ function ttlOf(flow: CacheFlow, entry: CacheEntry): number {
 /** What the cache needs to know about a downstream request; built once per cached request. */
 function requestInfo(session: Session): RequestInfo {
   const req = session.request;
-  const url = req.url!;
-  const q = url.indexOf('?');
+  const [path, query] = splitPathAndQuery(req.url!);
   return {
     method: req.method!,
     scheme: session.secure ? 'https' : 'http',
     host: req.headers.host ?? '',
-    path: q < 0 ? url : url.slice(0, q),
-    query: q < 0 ? '' : url.slice(q + 1),
+    path,
+    query,
     headers: req.headers,
   };
 }

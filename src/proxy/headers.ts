@@ -3,19 +3,7 @@
  * shape node:http receives and undici sends, so forwarding a request builds no intermediate object.
  */
 
-/** Hop-by-hop headers (RFC 9110 §7.6.1) plus their common non-standard relatives; lower case. */
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'http2-settings',
-]);
+import { HOP_BY_HOP_HEADERS } from '../http.ts';
 
 /** Case-insensitive, order-preserving, multi-valued header list over a flat name/value array. */
 export class HeaderList {
@@ -165,7 +153,7 @@ export function forwardRequestHeaders(rawHeaders: string[], info: ForwardingInfo
         forwardedHost = true;
         break;
     }
-    if (HOP_BY_HOP.has(lower)) continue;
+    if (HOP_BY_HOP_HEADERS.has(lower)) continue;
     out.push(name, value);
   }
   const listed = connectionTokens(connection);
@@ -188,6 +176,6 @@ export function stripResponseHopByHop(headers: Record<string, string | string[]>
   // Walk the few headers present rather than deleting every hop-by-hop name: `delete` of an absent key
   // still costs, and this runs once per response.
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || listed?.has(name) === true) delete headers[name];
+    if (HOP_BY_HOP_HEADERS.has(name) || listed?.has(name) === true) delete headers[name];
   }
 }

@@ -40,3 +40,18 @@ export interface BackgroundService {
 }
 
 export type Service = ListeningService | BackgroundService;
+
+/**
+ * Messages between the primary and its workers, as `Server` provides them (IPC with workers, or local
+ * delivery with `workers: 0`). Components take the part they use, e.g. `Pick<MessageChannel, 'broadcast'>`.
+ */
+export interface MessageChannel {
+  /** Primary → every worker. */
+  broadcast(topic: string, body: unknown): void;
+  /** Worker → primary. */
+  sendToPrimary(topic: string, body: unknown): void;
+  /** Handles a topic in this process; `workerId` is the sender (0 for the primary). */
+  onMessage(topic: string, handler: (body: unknown, workerId: number) => void): void;
+  /** Worker processes; 0 when everything runs in this process. */
+  readonly workers: number;
+}
