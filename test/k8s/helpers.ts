@@ -7,7 +7,7 @@ import { mkdtempSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { createServer as createHttpServer } from 'node:http';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startController, type RunningController } from '../../src/cli/controller.ts';
@@ -36,6 +36,15 @@ function readEnv(file: string): Record<string, string> {
     if (m) env[m[1]!] = m[2]!;
   }
   return env;
+}
+
+/** Resolves when `port` on 127.0.0.1 can be bound (and releases it at once); rejects otherwise. */
+function portBindable(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', reject);
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve()));
+  });
 }
 
 function exited(pid: number): boolean {
@@ -69,6 +78,10 @@ export function startControlPlane(): Promise<ControlPlane> {
       const argv = readFileSync(`/proc/${apiserverPid}/cmdline`, 'utf8').split('\0').filter(Boolean);
       process.kill(apiserverPid, 'SIGKILL');
       await eventually(() => exited(apiserverPid) || fail('still running'), 20_000, 'kube-apiserver exit');
+      // A killed multi-threaded process reads as a zombie while its other threads still hold the
+      // listening socket; the restart needs the port itself to be free.
+      const port = Number(argv.find((a) => a.startsWith('--secure-port='))?.split('=')[1]);
+      await eventually(() => portBindable(port), 20_000, `port ${port} free`);
       return async () => {
         const log = openSync(join(dir, 'kube-apiserver.log'), 'a');
         const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', log, log] });
