@@ -34,3 +34,35 @@ export function splitPathAndQuery(url: string): [path: string, query: string] {
   const q = url.indexOf('?');
   return q < 0 ? [url, ''] : [url.slice(0, q), url.slice(q + 1)];
 }
+
+/** The request's authority: HTTP/1.1 `Host`, or HTTP/2 `:authority` when a client sent no `host` field. */
+export function requestAuthority(req: { headers: Record<string, string | string[] | undefined> }): string {
+  const headers = req.headers;
+  return (headers.host as string | undefined) ?? (headers[':authority'] as string | undefined) ?? '';
+}
+
+/**
+ * The host as routing and SNI key it: no port, lower case, no trailing dot. Returns the input itself when
+ * it is already in that form, which is the common case.
+ */
+export function normalizeHost(host: string): string {
+  let end = host.length;
+  if (host.startsWith('[')) {
+    const close = host.indexOf(']');
+    end = close === -1 ? host.length : close + 1;
+  } else {
+    const colon = host.lastIndexOf(':');
+    if (colon !== -1) end = colon;
+  }
+  if (end > 0 && host.charCodeAt(end - 1) === 46 /* . */) end -= 1;
+  const bare = end === host.length ? host : host.slice(0, end);
+  return hasUpperCase(bare) ? bare.toLowerCase() : bare;
+}
+
+function hasUpperCase(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 65 && c <= 90) return true;
+  }
+  return false;
+}

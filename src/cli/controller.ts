@@ -12,19 +12,22 @@ import { gatewayServer } from './data-plane.ts';
 import type { KubernetesController, ControllerOptions } from '../controller/index.ts';
 import type { HttpProxyService } from '../proxy/index.ts';
 import type { Server } from '../server/index.ts';
-import { mergeSettings, resolveDataPlane, type DataPlaneSettings, type RawFlags } from './options.ts';
+import {
+  DATA_PLANE_HELP,
+  DATA_PLANE_OPTIONS,
+  DATA_PLANE_SETTINGS,
+  mergeSettings,
+  resolveDataPlane,
+  type DataPlaneSettings,
+  type RawFlags,
+} from './options.ts';
 
 export const CONTROLLER_HELP = `Usage: portico controller [options]
 
 Watches Route and Backend resources (portico.dev/v1alpha1), EndpointSlices and referenced Secrets, and
 serves them; the elected leader writes status conditions and Events.
 
-      --listen HOST:PORT     proxy listener (repeatable; default 0.0.0.0:8080)  PORTICO_LISTEN
-      --admin HOST:PORT      admin listener (default 127.0.0.1:9901; "off")     PORTICO_ADMIN
-      --workers N|auto       worker processes (default auto; 0 = in-process)    PORTICO_WORKERS
-      --grace-period DUR     SIGTERM drain time (default 30s)                   PORTICO_GRACE_PERIOD
-      --access-log BOOL      one JSON line per request (default true)           PORTICO_ACCESS_LOG
-      --log-level LEVEL      trace|debug|info|warn|error (default info)         PORTICO_LOG_LEVEL
+${DATA_PLANE_HELP}
       --kubeconfig FILE      kubeconfig (default: in-cluster service account)   KUBECONFIG
       --namespace NS         watch one namespace (default: all)                 PORTICO_WATCH_NAMESPACE
       --lease-namespace NS   namespace of the leader Lease (default: the pod's, else "default")
@@ -37,12 +40,7 @@ serves them; the elected leader writes status conditions and Events.
 
 /** Flag name → environment variable. */
 const CONTROLLER_SETTINGS = {
-  listen: 'PORTICO_LISTEN',
-  admin: 'PORTICO_ADMIN',
-  workers: 'PORTICO_WORKERS',
-  'grace-period': 'PORTICO_GRACE_PERIOD',
-  'access-log': 'PORTICO_ACCESS_LOG',
-  'log-level': 'PORTICO_LOG_LEVEL',
+  ...DATA_PLANE_SETTINGS,
   kubeconfig: 'KUBECONFIG',
   namespace: 'PORTICO_WATCH_NAMESPACE',
   'lease-namespace': 'PORTICO_LEASE_NAMESPACE',
@@ -144,12 +142,7 @@ export async function controllerCommand(argv: string[]): Promise<void> {
     args: argv,
     options: {
       help: { type: 'boolean', short: 'h' },
-      listen: { type: 'string', multiple: true },
-      admin: { type: 'string' },
-      workers: { type: 'string' },
-      'grace-period': { type: 'string' },
-      'access-log': { type: 'string' },
-      'log-level': { type: 'string' },
+      ...DATA_PLANE_OPTIONS,
       kubeconfig: { type: 'string' },
       namespace: { type: 'string' },
       'lease-namespace': { type: 'string' },

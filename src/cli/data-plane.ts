@@ -9,7 +9,7 @@ import { Server } from '../server/index.ts';
  */
 export function addGatewayDataPlane(
   server: Server,
-  settings: { listen: string[]; accessLog: boolean },
+  settings: { listen: string[]; tlsListen: string[]; h2c: boolean; accessLog: boolean },
 ): HttpProxyService<unknown> {
   const holder = new TableHolder();
   const gateway = new GatewayProxy(holder);
@@ -18,6 +18,11 @@ export function addGatewayDataPlane(
   const service = httpProxyService(gateway, {
     name: 'gateway',
     listen: settings.listen,
+    tls:
+      settings.tlsListen.length === 0
+        ? undefined
+        : { listen: settings.tlsListen, certificates: holder.certificates },
+    h2c: settings.h2c,
     accessLog: settings.accessLog,
   });
   server.addService(service);
@@ -31,6 +36,8 @@ export interface GatewayServerSettings {
   gracePeriodMs: number;
   logLevel: string;
   listen: string[];
+  tlsListen: string[];
+  h2c: boolean;
   accessLog: boolean;
 }
 

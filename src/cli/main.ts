@@ -15,7 +15,7 @@ import {
 } from '../gateway/index.ts';
 import { renderCrdYaml, validateObjects, writeCrds, type CrdKind } from '../routing/index.ts';
 import { createLogger } from '../observability/index.ts';
-import { resolveServeSettings } from './options.ts';
+import { DATA_PLANE_HELP, DATA_PLANE_OPTIONS, resolveServeSettings } from './options.ts';
 
 const HELP: Record<string, string> = {
   '': `portico — a programmable reverse proxy and Kubernetes ingress controller
@@ -32,17 +32,10 @@ Commands:
 Run "portico <command> --help" for a command's options.`,
   serve: `Usage: portico serve -f FILE_OR_DIR... [options]
 
-  -f, --file PATH          config file or directory (repeatable)          PORTICO_FILES
-      --listen HOST:PORT   proxy listener (repeatable; default 0.0.0.0:8080) PORTICO_LISTEN
-      --admin HOST:PORT    admin listener: /healthz /readyz /metrics /api/v1 (default 127.0.0.1:9901; "off")
-                                                                          PORTICO_ADMIN
-      --admin-token TOKEN  bearer token that enables admin API writes     PORTICO_ADMIN_TOKEN
-      --workers N|auto     worker processes (default auto: one per core, cgroup-aware; 0 = in-process)
-                                                                          PORTICO_WORKERS
-      --grace-period DUR   SIGTERM drain time (default 30s)              PORTICO_GRACE_PERIOD
-      --access-log BOOL    one JSON line per request (default true)       PORTICO_ACCESS_LOG
-      --log-level LEVEL    trace|debug|info|warn|error (default info)     PORTICO_LOG_LEVEL
-      --config FILE        YAML with the same settings (camelCase keys); flags > env > file`,
+  -f, --file PATH            config file or directory (repeatable)            PORTICO_FILES
+${DATA_PLANE_HELP}
+      --admin-token TOKEN    bearer token that enables admin API writes         PORTICO_ADMIN_TOKEN
+      --config FILE          YAML with the same settings (camelCase keys); flags > env > file`,
   validate: `Usage: portico validate -f FILE_OR_DIR...
 
 Validates every Route and Backend; prints each problem as "file:line Kind ns/name: field: message (Reason)".
@@ -172,13 +165,8 @@ async function serveCommand(argv: string[]): Promise<void> {
     args: argv,
     options: {
       ...COMMON,
-      listen: { type: 'string', multiple: true },
-      admin: { type: 'string' },
+      ...DATA_PLANE_OPTIONS,
       'admin-token': { type: 'string' },
-      workers: { type: 'string' },
-      'grace-period': { type: 'string' },
-      'access-log': { type: 'string' },
-      'log-level': { type: 'string' },
       config: { type: 'string' },
     },
   });

@@ -8,6 +8,8 @@ import { parseListenAddress } from '../server/index.ts';
 export interface ServeSettings {
   files: string[];
   listen: string[];
+  tlsListen: string[];
+  h2c: boolean;
   admin: string | false;
   adminToken: string | undefined;
   workers: number | 'auto';
@@ -16,16 +18,50 @@ export interface ServeSettings {
   logLevel: string;
 }
 
-/** Flag name → environment variable; the config file uses the flag name in camelCase. */
-export const SETTINGS = {
-  file: 'PORTICO_FILES',
+/** The data-plane flags of every serving command → environment variable. */
+export const DATA_PLANE_SETTINGS = {
   listen: 'PORTICO_LISTEN',
+  'tls-listen': 'PORTICO_TLS_LISTEN',
+  h2c: 'PORTICO_H2C',
   admin: 'PORTICO_ADMIN',
-  'admin-token': 'PORTICO_ADMIN_TOKEN',
   workers: 'PORTICO_WORKERS',
   'grace-period': 'PORTICO_GRACE_PERIOD',
   'access-log': 'PORTICO_ACCESS_LOG',
   'log-level': 'PORTICO_LOG_LEVEL',
+} as const;
+
+/** `node:util` parseArgs options for {@link DATA_PLANE_SETTINGS}. */
+export const DATA_PLANE_OPTIONS = {
+  listen: { type: 'string', multiple: true },
+  'tls-listen': { type: 'string', multiple: true },
+  h2c: { type: 'string' },
+  admin: { type: 'string' },
+  workers: { type: 'string' },
+  'grace-period': { type: 'string' },
+  'access-log': { type: 'string' },
+  'log-level': { type: 'string' },
+} as const;
+
+/** Help lines for {@link DATA_PLANE_SETTINGS}, shared by every serving command. */
+export const DATA_PLANE_HELP = `      --listen HOST:PORT     proxy listener, HTTP/1.1 (repeatable; default 0.0.0.0:8080)
+                                                                                PORTICO_LISTEN
+      --tls-listen HOST:PORT TLS listener, HTTP/1.1 and HTTP/2 by ALPN; certificates by SNI from the
+                             Routes' tls (repeatable; default none)             PORTICO_TLS_LISTEN
+      --h2c BOOL             also accept HTTP/2 prior knowledge on --listen (default false)
+                                                                                PORTICO_H2C
+      --admin HOST:PORT      admin listener: /healthz /readyz /metrics /api/v1 (default 127.0.0.1:9901;
+                             "off")                                             PORTICO_ADMIN
+      --workers N|auto       worker processes (default auto: one per core, cgroup-aware; 0 = in-process)
+                                                                                PORTICO_WORKERS
+      --grace-period DUR     SIGTERM drain time (default 30s)                   PORTICO_GRACE_PERIOD
+      --access-log BOOL      one JSON line per request (default true)           PORTICO_ACCESS_LOG
+      --log-level LEVEL      trace|debug|info|warn|error (default info)         PORTICO_LOG_LEVEL`;
+
+/** Flag name → environment variable; the config file uses the flag name in camelCase. */
+export const SETTINGS = {
+  file: 'PORTICO_FILES',
+  ...DATA_PLANE_SETTINGS,
+  'admin-token': 'PORTICO_ADMIN_TOKEN',
 } as const;
 
 type RawValue = string | string[] | boolean | number;
@@ -33,7 +69,7 @@ type RawSettings = Partial<Record<keyof typeof SETTINGS, RawValue>>;
 /** Raw settings of any command, keyed by flag name. */
 export type RawFlags = Partial<Record<string, RawValue>>;
 /** Flags that take a comma-separated list in the environment. */
-const LIST_FLAGS = new Set(['file', 'listen']);
+const LIST_FLAGS = new Set(['file', 'listen', 'tls-listen']);
 
 function camel(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -85,6 +121,8 @@ export function resolveDataPlane(merged: RawFlags): DataPlaneSettings {
   const listen = list(merged['listen']);
   if (listen.length === 0) listen.push('0.0.0.0:8080');
   for (const address of listen) parseListenAddress(address, '--listen');
+  const tlsListen = list(merged['tls-listen']);
+  for (const address of tlsListen) parseListenAddress(address, '--tls-listen');
   const admin = merged['admin'] === undefined ? '127.0.0.1:9901' : String(merged['admin']);
   if (admin !== 'off') parseListenAddress(admin, '--admin');
   const workersRaw = merged['workers'] === undefined ? 'auto' : String(merged['workers']);
@@ -98,6 +136,8 @@ export function resolveDataPlane(merged: RawFlags): DataPlaneSettings {
     throw new InvalidArgumentError('--grace-period', `"${String(graceRaw)}" is not a duration like 30s`);
   return {
     listen,
+    tlsListen,
+    h2c: bool(merged['h2c'], '--h2c', false),
     admin: admin === 'off' ? false : admin,
     workers,
     gracePeriodMs: grace,

@@ -3,7 +3,7 @@
  * "does this change routing?", so status-only updates, resyncs that bring nothing new and slices of
  * Services no Backend names never cause a rebuild. It keeps only what routing needs: Routes and
  * Backends as received (their status too, to skip unchanged status writes), EndpointSlices reduced to
- * ready addresses, and the data of Secrets that Backends reference.
+ * ready addresses, and the data of Secrets that Routes and Backends reference.
  */
 import type { Endpoint } from '../lb/index.ts';
 import { API_VERSION } from '../routing/index.ts';
@@ -135,14 +135,26 @@ export class ControllerCache {
     return out;
   }
 
-  /** Secrets (`ns/name`) that some Backend references through `tls.caSecretRef` / `clientCertSecretRef`. */
+  /**
+   * Secrets (`ns/name`) that objects reference: a Backend's `tls.caSecretRef` / `clientCertSecretRef`, a
+   * Route's `tls.certificateRefs` and `tls.clientValidation.caSecretRef`.
+   */
   referencedSecrets(): Set<string> {
     const out = new Set<string>();
+    const add = (name: string, ref: unknown): void => {
+      const secret = (ref as { name?: unknown } | undefined)?.name;
+      if (typeof secret === 'string') out.add(`${name.slice(0, name.indexOf('/'))}/${secret}`);
+    };
     for (const [name, { obj: b }] of this.#objects.Backend) {
-      const tls = (b as { spec?: { tls?: Record<string, { name?: unknown } | undefined> } }).spec?.tls;
-      const ns = name.slice(0, name.indexOf('/'));
-      for (const ref of [tls?.caSecretRef, tls?.clientCertSecretRef])
-        if (typeof ref?.name === 'string') out.add(`${ns}/${ref.name}`);
+      const tls = (b as { spec?: { tls?: Record<string, unknown> } }).spec?.tls;
+      add(name, tls?.caSecretRef);
+      add(name, tls?.clientCertSecretRef);
+    }
+    for (const [name, { obj: r }] of this.#objects.Route) {
+      const tls = (r as { spec?: { tls?: { certificateRefs?: unknown; clientValidation?: { caSecretRef?: unknown } } } })
+        .spec?.tls;
+      if (Array.isArray(tls?.certificateRefs)) for (const ref of tls.certificateRefs) add(name, ref);
+      add(name, tls?.clientValidation?.caSecretRef);
     }
     return out;
   }
@@ -183,7 +195,7 @@ export class ControllerCache {
     return before === undefined || JSON.stringify(before) !== JSON.stringify(data);
   }
 
-  /** Forgets a Secret that no Backend references any more. */
+  /** Forgets a Secret that no object references any more. */
   dropSecret(name: string): void {
     this.#secrets.delete(name);
   }

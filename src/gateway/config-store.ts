@@ -3,11 +3,13 @@ import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { FieldError } from '../errors.ts';
 import type { Logger } from '../observability/index.ts';
-import { validateObjects, type Backend, type PorticoObject } from '../routing/index.ts';
+import { validateObjects, type Backend, type PorticoObject, type Route } from '../routing/index.ts';
+import { CertificateEntryCache, sharedTicketKeys } from '../tls/index.ts';
+import { compileCertificates, routeTlsFileKeys } from './certificates.ts';
 import type { Endpoint } from '../lb/index.ts';
 import { HealthMonitor } from './health-monitor.ts';
 import type { RouteSet } from './route-set.ts';
-import { EMPTY_ROUTE_SET, secretFileKey } from './route-set.ts';
+import { EMPTY_ROUTE_SET, SECRET_KEY_PREFIX, secretFileKey } from './route-set.ts';
 
 /** The string entries of Secrets (`data`, base64-decoded), by `namespace/name`. */
 export type SecretData = Readonly<Record<string, Readonly<Record<string, string>>>>;
@@ -64,6 +66,8 @@ export class ConfigStore {
   #queue: Promise<unknown> = Promise.resolve();
   /** The node's active health checks, one per Backend with `spec.healthCheck`, rebuilt with each version. */
   readonly health: HealthMonitor;
+  /** Checked certificates, kept across versions so unchanged ones are not parsed again. */
+  readonly #certificates = new CertificateEntryCache(sharedTicketKeys());
 
   constructor(channel: SnapshotChannel, logger: Logger) {
     this.#channel = channel;
@@ -177,8 +181,10 @@ export class ConfigStore {
       result = { ...validateObjects(substituted), rejected };
     }
     for (const object of result.ok) this.#lastGood.set(objectKey(object)!, object);
-    const { files, errors: fileErrors } = await loadBackendFiles(result.backends);
-    addSecretFiles(result.backends, this.#secrets, files, fileErrors);
+    const { files, errors: fileErrors } = await loadReferencedFiles(result.routes, result.backends);
+    addSecretFiles(result.routes, result.backends, this.#secrets, files, fileErrors);
+    // The same check every worker makes, so a Route whose certificate cannot be served says why.
+    fileErrors.push(...compileCertificates(result.routes, files, this.#certificates).errors);
     const version = this.#current.version + 1;
     this.#current = Object.freeze({
       version,
@@ -253,8 +259,9 @@ function keyed(docs: readonly unknown[]): Map<string, unknown> {
   return map;
 }
 
-/** Reads the PEM files Backends reference, in parallel; a missing file becomes a field error. */
-async function loadBackendFiles(
+/** Reads the PEM files Backends and Routes reference, in parallel; a missing file becomes a field error. */
+async function loadReferencedFiles(
+  routes: readonly Route[],
   backends: readonly Backend[],
 ): Promise<{ files: Record<string, string>; errors: FieldError[] }> {
   const wanted = new Map<string, { object: string; path: string }>();
@@ -264,6 +271,11 @@ async function loadBackendFiles(
     if (tls?.caFile) wanted.set(tls.caFile, { object, path: 'spec.tls.caFile' });
     if (tls?.clientCertFile) wanted.set(tls.clientCertFile, { object, path: 'spec.tls.clientCertFile' });
     if (tls?.keyFile) wanted.set(tls.keyFile, { object, path: 'spec.tls.keyFile' });
+  }
+  for (const r of routes) {
+    const object = `Route ${r.metadata.namespace ?? 'default'}/${r.metadata.name}`;
+    for (const { key, path } of routeTlsFileKeys(r))
+      if (!key.startsWith(SECRET_KEY_PREFIX)) wanted.set(key, { object, path });
   }
   const files: Record<string, string> = {};
   const errors: FieldError[] = [];
@@ -284,43 +296,68 @@ async function loadBackendFiles(
 }
 
 /**
- * Copies the Secret entries Backends reference into `files` (keys from `secretFileKey`): `ca.crt` (or
- * `tls.crt`) for `caSecretRef`, `tls.crt` and `tls.key` for `clientCertSecretRef`. A missing Secret or
- * entry becomes a field error (`SecretNotFound`); the worker then answers that Backend's traffic with 502.
+ * Copies the Secret entries objects reference into `files` (keys from `secretFileKey`): for a Backend,
+ * `ca.crt` (or `tls.crt`) for `caSecretRef`, `tls.crt` and `tls.key` for `clientCertSecretRef`; for a
+ * Route, `tls.crt` and `tls.key` of each `certificateRefs` Secret and `ca.crt` (or `tls.crt`) for
+ * `clientValidation.caSecretRef`. A missing Secret or entry becomes a field error (`SecretNotFound`):
+ * the worker then answers that Backend's traffic with 502, or serves no certificate for that Route.
  */
 function addSecretFiles(
+  routes: readonly Route[],
   backends: readonly Backend[],
   secrets: SecretData,
   files: Record<string, string>,
   errors: FieldError[],
 ): void {
+  const copy = (
+    object: string,
+    ns: string,
+    ref: { name: string },
+    field: string,
+    keys: Array<[string, ...string[]]>,
+  ): void => {
+    const data = secrets[`${ns}/${ref.name}`];
+    for (const [target, ...sources] of keys) {
+      const value = data === undefined ? undefined : [target, ...sources].map((k) => data[k]).find(Boolean);
+      if (value !== undefined) {
+        files[secretFileKey(ns, ref.name, target)] = value;
+        continue;
+      }
+      errors.push({
+        object,
+        path: `${field}.name`,
+        message:
+          data === undefined
+            ? `Secret ${ns}/${ref.name} not found`
+            : `Secret ${ns}/${ref.name} has no ${[target, ...sources].join(' or ')} entry`,
+        reason: 'SecretNotFound',
+      });
+      return;
+    }
+  };
   for (const b of backends) {
     const tls = b.spec.tls;
     if (tls === undefined) continue;
     const ns = b.metadata.namespace ?? 'default';
     const object = `Backend ${ns}/${b.metadata.name}`;
-    const copy = (ref: { name: string }, field: string, keys: Array<[string, ...string[]]>): void => {
-      const data = secrets[`${ns}/${ref.name}`];
-      for (const [target, ...sources] of keys) {
-        const value = data === undefined ? undefined : [target, ...sources].map((k) => data[k]).find(Boolean);
-        if (value !== undefined) {
-          files[secretFileKey(ns, ref.name, target)] = value;
-          continue;
-        }
-        errors.push({
-          object,
-          path: `spec.tls.${field}.name`,
-          message:
-            data === undefined
-              ? `Secret ${ns}/${ref.name} not found`
-              : `Secret ${ns}/${ref.name} has no ${[target, ...sources].join(' or ')} entry`,
-          reason: 'SecretNotFound',
-        });
-        return;
-      }
-    };
-    if (tls.caSecretRef !== undefined) copy(tls.caSecretRef, 'caSecretRef', [['ca.crt', 'tls.crt']]);
+    if (tls.caSecretRef !== undefined) copy(object, ns, tls.caSecretRef, 'spec.tls.caSecretRef', CA_ENTRIES);
     if (tls.clientCertSecretRef !== undefined)
-      copy(tls.clientCertSecretRef, 'clientCertSecretRef', [['tls.crt'], ['tls.key']]);
+      copy(object, ns, tls.clientCertSecretRef, 'spec.tls.clientCertSecretRef', KEY_PAIR_ENTRIES);
+  }
+  for (const r of routes) {
+    const tls = r.spec.tls;
+    if (tls === undefined) continue;
+    const ns = r.metadata.namespace ?? 'default';
+    const object = `Route ${ns}/${r.metadata.name}`;
+    tls.certificateRefs?.forEach((ref, i) =>
+      copy(object, ns, ref, `spec.tls.certificateRefs[${i}]`, KEY_PAIR_ENTRIES),
+    );
+    const ca = tls.clientValidation?.caSecretRef;
+    if (ca !== undefined) copy(object, ns, ca, 'spec.tls.clientValidation.caSecretRef', CA_ENTRIES);
   }
 }
+
+/** A CA bundle: `ca.crt`, or `tls.crt` for Secrets that carry only a certificate. */
+const CA_ENTRIES: Array<[string, ...string[]]> = [['ca.crt', 'tls.crt']];
+/** A `kubernetes.io/tls` Secret's certificate and key. */
+const KEY_PAIR_ENTRIES: Array<[string, ...string[]]> = [['tls.crt'], ['tls.key']];

@@ -19,9 +19,15 @@ import {
   rewritePath,
   type MatchResult,
 } from '../routing/index.ts';
-import type { CacheSettings as RuleCacheSettings, RetrySettings } from '../routing/table.ts';
+import type {
+  CacheSettings as RuleCacheSettings,
+  ClientValidationSettings,
+  RetrySettings,
+} from '../routing/table.ts';
 import type { BackgroundService, ServiceContext } from '../server/index.ts';
 import type { HttpPeer } from '../upstream/index.ts';
+import { formatForwardedClientCertificate, type CertificateStore } from '../tls/index.ts';
+import { routeCertificateKey } from './certificates.ts';
 import { EndpointStates, type BackendLbState, type EndpointStateOptions } from './endpoint-state.ts';
 import type { BackendRuntime, GatewayTable } from './runtime.ts';
 
@@ -41,6 +47,9 @@ export class TableHolder {
   get version(): number {
     return this.current?.version ?? 0;
   }
+
+  /** The certificates of the current table, for a TLS listener's `certificates` option. */
+  readonly certificates = (): CertificateStore | undefined => this.current?.certificates;
 }
 
 export interface GatewayCtx {
@@ -163,6 +172,10 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
     if (match === undefined) return respond(session, 404, 'no route matches this host and path');
     ctx.match = match;
     const rule = match.rule;
+    if (rule.clientValidation !== undefined) {
+      const refusal = clientCertificateRefusal(session, rule.clientValidation, match.routeId);
+      if (refusal !== undefined) return respond(session, 403, refusal);
+    }
     if (rule.redirect !== undefined) {
       const scheme = session.secure ? 'https' : 'http';
       const listenerPort = session.request.socket.localPort ?? 0;
@@ -220,6 +233,14 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
       if (rewrite.hostname !== undefined) request.headers.set('host', rewrite.hostname);
     }
     if (requestHeaders !== undefined) applyHeaderModifier(requestHeaders, request.headers);
+    const forward = match.rule.clientValidation?.forwardHeader;
+    if (forward !== undefined) {
+      // Whatever the client sent under this name is not to be trusted; only ours goes upstream.
+      request.headers.remove(forward);
+      const certificate = session.clientCertificate;
+      if (certificate.status === 'verified')
+        request.headers.set(forward, formatForwardedClientCertificate(certificate));
+    }
   }
 
   /** Records the attempt with the outlier detector: a 5xx counts against the endpoint, anything else for it. */
@@ -311,6 +332,28 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
 /** A failed attempt as outlier detection counts it: unreachable, or failed some other way (like a 5xx). */
 function attemptResult(error: PorticoError): AttemptResult {
   return error.code === 'CONNECT_REFUSED' || error.code === 'CONNECT_TIMEOUT' ? 'connect-failure' : '5xx';
+}
+
+/**
+ * Why a request may not use a Route with client validation, or undefined when it may. The TLS handshake
+ * already enforced the CA for connections whose SNI selected this Route's certificate; this also covers
+ * requests that reach the Route another way (a plaintext listener, or a certificate shared through
+ * the default entry), so client validation cannot be bypassed.
+ */
+function clientCertificateRefusal(
+  session: Session,
+  validation: ClientValidationSettings,
+  routeId: string,
+): string | undefined {
+  const certificate = session.clientCertificate;
+  if (certificate.status === 'verified') {
+    // Verified against the CA of the entry the connection negotiated: only this Route's own counts.
+    return session.tlsEntryKey === routeCertificateKey(routeId)
+      ? undefined
+      : 'the client certificate was not verified for this route';
+  }
+  if (certificate.status === 'failed') return `client certificate rejected: ${certificate.error}`;
+  return validation.mode === 'Require' ? 'this route requires a client certificate' : undefined;
 }
 
 function respond(session: Session, status: number, message: string): 'responded' {

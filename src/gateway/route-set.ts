@@ -27,7 +27,10 @@ export const EMPTY_ROUTE_SET: RouteSet = Object.freeze({
   discovered: {},
 });
 
+/** How {@link secretFileKey}s start; file paths never do (they are absolute or relative paths). */
+export const SECRET_KEY_PREFIX = 'secret:';
+
 /** The `files` key under which one entry of a Secret travels in a RouteSet: `secret:ns/name/tls.crt`. */
 export function secretFileKey(namespace: string, name: string, key: string): string {
-  return `secret:${namespace}/${name}/${key}`;
+  return `${SECRET_KEY_PREFIX}${namespace}/${name}/${key}`;
 }

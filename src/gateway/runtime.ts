@@ -2,6 +2,8 @@ import { ConfigError, type FieldError } from '../errors.ts';
 import { createSelector, type Endpoint, type Selector } from '../lb/index.ts';
 import { compileRouteTable, type Backend, type RouteTable } from '../routing/index.ts';
 import { HttpPeer, clientCertificateFromPem, type HttpPeerOptions } from '../upstream/index.ts';
+import type { CertificateEntryCache, CertificateStore } from '../tls/index.ts';
+import { compileCertificates } from './certificates.ts';
 import { EndpointGate } from './endpoint-state.ts';
 import { secretFileKey, type RouteSet } from './route-set.ts';
 
@@ -24,10 +26,15 @@ export interface GatewayTable {
   readonly backends: ReadonlyMap<string, BackendRuntime>;
   /** Backends that could not be built (bad PEM, unsupported protocol); their requests answer 502. */
   readonly broken: ReadonlyMap<string, FieldError>;
+  /** The Routes' certificates by SNI; undefined when compiled without a certificate cache (explain). */
+  readonly certificates: CertificateStore | undefined;
 }
 
-/** Compiles a RouteSet in a worker. Pure and synchronous: the primary already read every file. */
-export function compileGatewayTable(set: RouteSet): GatewayTable {
+/**
+ * Compiles a RouteSet in a worker. Synchronous, no I/O: the primary already read every file. With a
+ * certificate cache (the worker's, kept across versions) it also builds the SNI certificate store.
+ */
+export function compileGatewayTable(set: RouteSet, certificates?: CertificateEntryCache): GatewayTable {
   const backends = new Map<string, BackendRuntime>();
   const broken = new Map<string, FieldError>();
   for (const backend of set.backends) {
@@ -52,6 +59,8 @@ export function compileGatewayTable(set: RouteSet): GatewayTable {
     routes: compileRouteTable(set.routes, set.backends, set.version),
     backends,
     broken,
+    certificates:
+      certificates === undefined ? undefined : compileCertificates(set.routes, set.files, certificates).store,
   });
 }
 
@@ -93,17 +102,9 @@ function buildBackend(id: string, backend: Backend, set: RouteSet): BackendRunti
 function peerOptions(id: string, backend: Backend, set: RouteSet): Omit<HttpPeerOptions, 'address'> {
   const { protocol, tls } = backend.spec;
   const object = `Backend ${id}`;
-  if (protocol === 'H2C') {
-    throw new ConfigError([
-      {
-        object,
-        path: 'spec.protocol',
-        message: 'H2C upstreams are not supported yet; use HTTP or H2',
-        reason: 'UnsupportedValue',
-      },
-    ]);
-  }
   if (protocol === 'HTTP') return {};
+  // HTTP/2 with prior knowledge: nothing to negotiate without TLS.
+  if (protocol === 'H2C') return { alpn: 'h2' };
   const file = (path: string | undefined, field: string): string | undefined => {
     if (path === undefined) return undefined;
     const pem = set.files[path];

@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { BackgroundService, ServiceContext } from '../server/index.ts';
 import type { RouteSet } from './route-set.ts';
 import { compileGatewayTable } from './runtime.ts';
+import { CertificateEntryCache, sharedTicketKeys } from '../tls/index.ts';
 import type { TableHolder } from './gateway-proxy.ts';
 import type { WorkerAck } from './config-store.ts';
 import { HEALTH_TOPIC, type HealthMessage } from './endpoint-state.ts';
@@ -21,6 +22,8 @@ export class TableService implements BackgroundService {
   readonly #holder: TableHolder;
   readonly #channel: WorkerChannel;
   readonly #firstTableTimeoutMs: number;
+  /** This worker's certificates, kept across versions: an unchanged certificate keeps its context. */
+  readonly #certificates = new CertificateEntryCache(sharedTicketKeys());
 
   constructor(holder: TableHolder, channel: WorkerChannel, firstTableTimeoutMs = 10_000) {
     this.#holder = holder;
@@ -43,7 +46,7 @@ export class TableService implements BackgroundService {
       if (set.version <= this.#holder.version) return;
       const started = performance.now();
       try {
-        const table = compileGatewayTable(set);
+        const table = compileGatewayTable(set, this.#certificates);
         lb.attach(table);
         this.#holder.current = table;
       } catch (error) {

@@ -101,7 +101,12 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     this.engine = engine;
     this.session = new Session(req, res, performance.now());
     const headers = req.headers;
-    this.#hasBody = headers['transfer-encoding'] !== undefined || (headers['content-length'] ?? '0') !== '0';
+    // HTTP/2 requests need not say content-length (gRPC never does): the stream's first frame does.
+    const h2 = (req as unknown as { stream?: { endAfterHeaders: boolean } }).stream;
+    this.#hasBody =
+      h2 !== undefined
+        ? !h2.endAfterHeaders
+        : headers['transfer-encoding'] !== undefined || (headers['content-length'] ?? '0') !== '0';
   }
 
   async run(): Promise<void> {

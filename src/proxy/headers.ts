@@ -114,7 +114,8 @@ export interface ForwardingInfo {
 }
 
 /**
- * Builds the upstream header list from node's `rawHeaders`: drops hop-by-hop headers and those the
+ * Builds the upstream header list from node's `rawHeaders`: drops HTTP/2 pseudo-headers (turning
+ * `:authority` into Host), hop-by-hop headers and those the
  * Connection header names, and `Expect` (node already answered 100-continue), then appends
  * `X-Forwarded-For` (to any the client sent), sets `X-Forwarded-Proto` and `X-Forwarded-Host` unless present
  * from a trusted hop, and appends `Via`.
@@ -123,6 +124,7 @@ export function forwardRequestHeaders(rawHeaders: string[], info: ForwardingInfo
   let connection: string | undefined;
   let forwardedFor: string | undefined;
   let host: string | undefined;
+  let authority: string | undefined;
   let via: string | undefined;
   let forwardedProto = false;
   let forwardedHost = false;
@@ -132,6 +134,10 @@ export function forwardRequestHeaders(rawHeaders: string[], info: ForwardingInfo
     const value = rawHeaders[i + 1]!;
     const lower = name.toLowerCase();
     switch (lower) {
+      case ':authority':
+        // HTTP/2: the authority becomes Host, unless the client also sent a host field.
+        authority = value;
+        continue;
       case 'connection':
         connection = connection === undefined ? value : `${connection},${value}`;
         continue;
@@ -153,8 +159,12 @@ export function forwardRequestHeaders(rawHeaders: string[], info: ForwardingInfo
         forwardedHost = true;
         break;
     }
-    if (HOP_BY_HOP_HEADERS.has(lower)) continue;
+    if (HOP_BY_HOP_HEADERS.has(lower) || lower.charCodeAt(0) === 58 /* : pseudo-header */) continue;
     out.push(name, value);
+  }
+  if (host === undefined && authority !== undefined) {
+    host = authority;
+    out.unshift('host', authority);
   }
   const listed = connectionTokens(connection);
   const headers = new HeaderList(out);

@@ -2,20 +2,32 @@ import {
   createServer,
   type IncomingMessage,
   type Server as HttpServer,
+  type ServerOptions as HttpServerOptions,
   type ServerResponse,
 } from 'node:http';
+import {
+  createServer as createH2cServer,
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2Server,
+  type ServerHttp2Session,
+} from 'node:http2';
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { Server as NetServer } from 'node:net';
+import { Server as NetServer, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { InvalidArgumentError } from '../errors.ts';
 import type { Logger, ProxyMetrics } from '../observability/index.ts';
 import { parseListenAddress } from '../server/listen.ts';
 import type { ListeningService, ServiceContext } from '../server/service.ts';
 import { PeerPools } from '../upstream/index.ts';
+import { negotiatedEntry, serveCertificates, sharedTicketKeys, type CertificateStore } from '../tls/index.ts';
+import { normalizeHost, requestAuthority } from '../http.ts';
 import { ProxyEngine } from './engine.ts';
 import type { ProxyHttp } from './proxy-http.ts';
 import type { Session } from './session.ts';
+import { UpgradeProxy, serveUpgrades } from './upgrade.ts';
 
 /** Limits on what a client may send and how slowly; every one ends in a 4xx, never a hung worker. */
 export interface DownstreamLimits {
@@ -29,12 +41,38 @@ export interface DownstreamLimits {
   requestTimeoutMs: number;
   /** Idle keep-alive connections close after this. Default 75 000 ms (nginx's default). */
   keepAliveTimeoutMs: number;
+  /**
+   * A WebSocket (or other upgraded) tunnel with no byte either way for this long is closed on both sides.
+   * Default 300 000 ms: nginx's 60 s read timeout is the one users raise for WebSockets first.
+   */
+  websocketIdleTimeoutMs: number;
+}
+
+/** TLS listeners: HTTP/1.1 and (by ALPN) HTTP/2 on the same port, certificates chosen by SNI. */
+export interface TlsListenOptions {
+  /** Addresses to listen on with TLS, `host:port`. */
+  listen: string[];
+  /**
+   * The certificates to serve, asked on every handshake: return a new store to add, remove or rotate
+   * certificates — new handshakes use it, open connections keep what they negotiated.
+   */
+  certificates: () => CertificateStore | undefined;
+  /** Offer HTTP/2 by ALPN. Default true. */
+  h2?: boolean;
+  /** Session-ticket keys (48 bytes). Default: {@link sharedTicketKeys}, the same in every worker. */
+  ticketKeys?: Buffer;
 }
 
 export interface HttpProxyServiceOptions {
   name?: string;
-  /** Addresses to listen on, `host:port`. At least one. */
+  /** Plaintext addresses to listen on, `host:port`. At least one, unless `tls` has some. */
   listen: string[];
+  /** TLS listeners. */
+  tls?: TlsListenOptions;
+  /** Also accept HTTP/2 with prior knowledge (h2c) on the plaintext listeners, next to HTTP/1.1. Default false. */
+  h2c?: boolean;
+  /** Most concurrent streams a downstream HTTP/2 connection may open. Default 128 (nginx's default). */
+  maxConcurrentStreams?: number;
   limits?: Partial<DownstreamLimits>;
   /** Attempts per request across `failToConnect` retries. Default 3. */
   maxAttempts?: number;
@@ -43,6 +81,14 @@ export interface HttpProxyServiceOptions {
   /** Called with the process's pools once the service starts, e.g. to share them with a health checker. */
   onPools?: (pools: PeerPools) => void;
 }
+
+/** Any server this service listens with: HTTP/1.1, or HTTP/1.1 and HTTP/2 (TLS, or h2c sniffing). */
+type Listener = HttpServer | TlsListener;
+/** node gives an `allowHTTP1` secure server HTTP/1.1's connection tracking too; its types do not say so. */
+type TlsListener = Http2SecureServer & Pick<HttpServer, 'closeIdleConnections' | 'closeAllConnections'>;
+
+/** The client's first bytes on an HTTP/2 prior-knowledge connection (RFC 9113 §3.4); no HTTP/1 method starts so. */
+const H2_PREFACE_START = Buffer.from('PRI ');
 
 /** During a drain, a keep-alive connection idle this long is closed; busier ones close after their next response. */
 const IDLE_HOLD_OFF_MS = 1_000;
@@ -53,6 +99,7 @@ const DEFAULT_LIMITS: DownstreamLimits = {
   headersTimeoutMs: 30_000,
   requestTimeoutMs: 300_000,
   keepAliveTimeoutMs: 75_000,
+  websocketIdleTimeoutMs: 300_000,
 };
 
 /**
@@ -73,15 +120,28 @@ export class HttpProxyService<CTX> implements ListeningService {
   readonly #proxy: ProxyHttp<CTX>;
   readonly #options: HttpProxyServiceOptions;
   readonly #limits: DownstreamLimits;
-  readonly #servers: HttpServer[] = [];
+  readonly #servers: Listener[] = [];
+  readonly #tlsServers: TlsListener[] = [];
+  /** Open downstream HTTP/2 sessions, told to go away (GOAWAY) on a drain. */
+  readonly #h2Sessions = new Set<ServerHttp2Session>();
+  readonly #ticketKeys: Buffer | undefined;
   #pools: PeerPools | undefined;
+  #upgrades: UpgradeProxy<CTX> | undefined;
   #draining = false;
 
   constructor(proxy: ProxyHttp<CTX>, options: HttpProxyServiceOptions) {
-    if (!Array.isArray(options?.listen) || options.listen.length === 0) {
-      throw new InvalidArgumentError('listen', 'give at least one host:port');
+    const tlsListen = options?.tls?.listen ?? [];
+    if (!Array.isArray(options?.listen) || options.listen.length + tlsListen.length === 0) {
+      throw new InvalidArgumentError('listen', 'give at least one host:port (or tls.listen)');
     }
     for (const address of options.listen) parseListenAddress(address, 'listen');
+    for (const address of tlsListen) parseListenAddress(address, 'tls.listen');
+    if (options.tls !== undefined) {
+      if (typeof options.tls.certificates !== 'function')
+        throw new InvalidArgumentError('tls.certificates', 'must be a function returning a CertificateStore');
+      // In the primary this runs before workers fork, so they inherit the same keys.
+      this.#ticketKeys = options.tls.ticketKeys ?? sharedTicketKeys();
+    }
     this.#limits = { ...DEFAULT_LIMITS, ...options.limits };
     for (const [name, value] of Object.entries(this.#limits)) {
       if (!Number.isInteger(value) || value <= 0)
@@ -92,9 +152,16 @@ export class HttpProxyService<CTX> implements ListeningService {
     this.name = options.name ?? 'http-proxy';
   }
 
-  /** Ports actually bound (useful with port 0), in `listen` order. */
+  /** Plaintext ports actually bound (useful with port 0), in `listen` order. */
   get ports(): number[] {
-    return this.#servers.map((s) => (s.address() as { port: number }).port);
+    return this.#servers
+      .filter((s) => !this.#tlsServers.includes(s as TlsListener))
+      .map((s) => (s.address() as { port: number }).port);
+  }
+
+  /** TLS ports actually bound, in `tls.listen` order. */
+  get tlsPorts(): number[] {
+    return this.#tlsServers.map((s) => (s.address() as { port: number }).port);
   }
 
   async start(context: ServiceContext): Promise<void> {
@@ -107,16 +174,33 @@ export class HttpProxyService<CTX> implements ListeningService {
       maxAttempts: this.#options.maxAttempts,
       onComplete: (session) => recordRequest(session, metrics, accessLog),
     });
-    const handle = this.#guard(engine.handle);
+    const upgrades = new UpgradeProxy(engine, { idleTimeoutMs: this.#limits.websocketIdleTimeoutMs });
+    this.#upgrades = upgrades;
+    const handle = this.#guard(upgrades.handle, undefined);
     for (const address of this.#options.listen) {
-      const server = this.#createServer(handle, context);
-      const { host, port } = parseListenAddress(address, 'listen');
-      // exclusive: this worker binds its own SO_REUSEPORT socket instead of borrowing the primary's.
-      server.listen({ host, port, reusePort: true, exclusive: true });
-      await once(server, 'listening');
-      this.#servers.push(server);
+      await this.#listen(this.#createServer(handle, context), address, 'listen');
     }
-    logger.info({ service: this.name, listen: this.#options.listen, worker: context.workerId }, 'listening');
+    const tls = this.#options.tls;
+    if (tls !== undefined) {
+      const tlsHandle = this.#guard(upgrades.handle, tls.certificates);
+      for (const address of tls.listen) {
+        const server = this.#createTlsServer(tls, tlsHandle, context);
+        this.#tlsServers.push(server);
+        await this.#listen(server, address, 'tls.listen');
+      }
+    }
+    logger.info(
+      { service: this.name, listen: this.#options.listen, tls: tls?.listen, worker: context.workerId },
+      'listening',
+    );
+  }
+
+  async #listen(server: Listener, address: string, option: string): Promise<void> {
+    const { host, port } = parseListenAddress(address, option);
+    // exclusive: this worker binds its own SO_REUSEPORT socket instead of borrowing the primary's.
+    server.listen({ host, port, reusePort: true, exclusive: true });
+    await once(server, 'listening');
+    this.#servers.push(server);
   }
 
   /**
@@ -128,6 +212,7 @@ export class HttpProxyService<CTX> implements ListeningService {
    */
   async stop(graceMs: number): Promise<void> {
     this.#draining = true;
+    this.#upgrades?.drain(graceMs);
     // net.Server's close, not http.Server's: since Node 19 the latter also closes idle keep-alive
     // connections at once, which is exactly the race this drain avoids.
     const closed = this.#servers.map(
@@ -146,7 +231,9 @@ export class HttpProxyService<CTX> implements ListeningService {
     );
     const grace = setTimeout(() => {
       for (const server of this.#servers) server.closeAllConnections();
+      for (const session of this.#h2Sessions) session.destroy();
     }, graceMs);
+    for (const session of this.#h2Sessions) session.close();
     await Promise.all(closed);
     clearTimeout(holdOff);
     clearTimeout(grace);
@@ -154,23 +241,94 @@ export class HttpProxyService<CTX> implements ListeningService {
     await this.#pools?.close();
   }
 
+  /** node:http's options for HTTP/1.1 connections, the same on every listener. */
+  #http1Options(): HttpServerOptions {
+    const limits = this.#limits;
+    return {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
+      requireHostHeader: true,
+      noDelay: true,
+    };
+  }
+
+  /** HTTP/2 settings we announce; the header-list bound matches HTTP/1.1's `maxHeaderBytes`. */
+  #h2Settings(): { maxConcurrentStreams: number; maxHeaderListSize: number } {
+    return {
+      maxConcurrentStreams: this.#options.maxConcurrentStreams ?? 128,
+      maxHeaderListSize: this.#limits.maxHeaderBytes,
+    };
+  }
+
   #createServer(
     handle: (req: IncomingMessage, res: ServerResponse) => void,
     context: ServiceContext,
   ): HttpServer {
-    const limits = this.#limits;
-    const server = createServer(
-      {
-        maxHeaderSize: limits.maxHeaderBytes,
-        headersTimeout: limits.headersTimeoutMs,
-        requestTimeout: limits.requestTimeoutMs,
-        keepAliveTimeout: limits.keepAliveTimeoutMs,
-        connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
-        requireHostHeader: true,
-        noDelay: true,
-      },
-      handle,
-    );
+    const server = createServer(this.#http1Options(), handle);
+    // First: it takes over node's own 'connection' listeners, and must not take #observe's.
+    if (this.#options.h2c === true) this.#acceptH2c(server, handle);
+    this.#observe(server, context);
+    serveUpgrades(server, handle);
+    return server;
+  }
+
+  #createTlsServer(
+    tls: TlsListenOptions,
+    handle: (req: IncomingMessage, res: ServerResponse) => void,
+    context: ServiceContext,
+  ): TlsListener {
+    const serving = serveCertificates(tls.certificates, this.#ticketKeys!);
+    const server = createSecureServer({
+      ...this.#http1Options(),
+      allowHTTP1: true,
+      ALPNProtocols: tls.h2 === false ? ['http/1.1'] : ['h2', 'http/1.1'],
+      SNICallback: serving.SNICallback,
+      ticketKeys: this.#ticketKeys,
+      settings: this.#h2Settings(),
+    }) as TlsListener;
+    server.on('request', handle as unknown as (...args: unknown[]) => void);
+    serving.attach(server);
+    this.#observe(server, context);
+    serveUpgrades(server, handle);
+    this.#trackSessions(server);
+    return server;
+  }
+
+  /**
+   * HTTP/2 prior knowledge next to HTTP/1.1 on one plaintext port: node:http keeps its own connection
+   * handling (and its header/request timeouts); a connection whose first bytes are the HTTP/2 preface
+   * goes to an HTTP/2 server that never listens itself.
+   */
+  #acceptH2c(server: HttpServer, handle: (req: IncomingMessage, res: ServerResponse) => void): void {
+    const h2: Http2Server = createH2cServer({ settings: this.#h2Settings() });
+    h2.on('request', handle as unknown as (...args: unknown[]) => void);
+    this.#trackSessions(h2);
+    const http1 = server.listeners('connection') as Array<(socket: Socket) => void>;
+    server.removeAllListeners('connection');
+    server.on('connection', (socket: Socket) => {
+      const route = (): void => {
+        const first = socket.read(H2_PREFACE_START.length) as Buffer | null;
+        if (first === null) return void socket.once('readable', route);
+        socket.unshift(first);
+        if (first.equals(H2_PREFACE_START)) h2.emit('connection', socket);
+        else for (const listener of http1) listener.call(server, socket);
+      };
+      route();
+    });
+  }
+
+  #trackSessions(server: Http2Server | Http2SecureServer): void {
+    server.on('session', (session: ServerHttp2Session) => {
+      if (this.#draining) session.close();
+      this.#h2Sessions.add(session);
+      session.once('close', () => this.#h2Sessions.delete(session));
+    });
+  }
+
+  #observe(server: Listener, context: ServiceContext): void {
     const gauge = context.metrics.downstreamConnections;
     server.on('connection', (socket: Duplex) => {
       gauge.inc();
@@ -179,26 +337,39 @@ export class HttpProxyService<CTX> implements ListeningService {
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
       rejectMalformed(error, socket, context.logger),
     );
-    return server;
   }
 
-  /** Checks what node's parser does not: URL length, and draining (`Connection: close`). */
+  /**
+   * Checks what node's parser does not: URL length, draining (`Connection: close`) and, on TLS
+   * listeners, that the Host belongs to the certificate the connection negotiated by SNI: otherwise
+   * the request gets 421 Misdirected Request (RFC 9110 §15.5.20), and the client retries on a
+   * connection of its own for that host. Hosts served by the same certificate entry may share a
+   * connection (HTTP/2 coalescing).
+   */
   #guard(
     handle: (req: IncomingMessage, res: ServerResponse) => void,
+    certificates: (() => CertificateStore | undefined) | undefined,
   ): (req: IncomingMessage, res: ServerResponse) => void {
     const maxUrl = this.#limits.maxUrlBytes;
     return (req, res) => {
       if (this.#draining) res.shouldKeepAlive = false;
-      if (req.url!.length > maxUrl) {
-        res.shouldKeepAlive = false;
-        res
-          .writeHead(414, { 'content-type': 'text/plain', 'content-length': 21 })
-          .end('414 URI Too Long\n\n\n\n\n');
-        return;
+      if (req.url!.length > maxUrl) return localResponse(res, 414, 'URI Too Long');
+      if (certificates !== undefined) {
+        const negotiated = negotiatedEntry(req.socket as TLSSocket);
+        const wanted = certificates()?.lookup(normalizeHost(requestAuthority(req)));
+        if (wanted !== undefined && wanted.key !== negotiated?.key)
+          return localResponse(res, 421, 'Misdirected Request');
       }
       handle(req, res);
     };
   }
+}
+
+/** A small error response that also closes an HTTP/1.1 connection. */
+function localResponse(res: ServerResponse, status: number, reason: string): void {
+  const body = `${status} ${reason}\n`;
+  res.shouldKeepAlive = false;
+  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': body.length }).end(body);
 }
 
 /** Node's parser rejected the request (smuggling shapes, bad syntax, oversized headers, slow headers). */

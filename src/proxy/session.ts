@@ -2,10 +2,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { HttpPeer } from '../upstream/index.ts';
 import type { PorticoError } from '../errors.ts';
+import { requestAuthority } from '../http.ts';
+import { clientCertificateOf, negotiatedEntry, type ClientCertificateInfo } from '../tls/index.ts';
 
 /**
  * One downstream request and its response, as the ProxyHttp phases see it. The session also records what
  * happened (peer, attempts, status, byte counts, timings) for `logging`.
+ *
+ * The same shape serves HTTP/1.1 and HTTP/2: for HTTP/2 `request` and `response` are node's
+ * compatibility objects (`Http2ServerRequest`/`Http2ServerResponse`), which behave as the HTTP/1.1
+ * ones do for everything a proxy needs; `httpVersion` tells them apart.
  */
 export class Session {
   readonly request: IncomingMessage;
@@ -50,7 +56,12 @@ export class Session {
 
   /** The Host header (or HTTP/2 `:authority`), port included when the client sent one. */
   get host(): string | undefined {
-    return this.request.headers.host;
+    return requestAuthority(this.request) || undefined;
+  }
+
+  /** `1.1`, or `2.0` for HTTP/2. */
+  get httpVersion(): string {
+    return this.request.httpVersion;
   }
 
   /** A request header's value; repeated headers are joined as node joins them. */
@@ -66,6 +77,25 @@ export class Session {
   /** True when the client connected over TLS. */
   get secure(): boolean {
     return (this.request.socket as TLSSocket).encrypted === true;
+  }
+
+  /** The SNI the client sent on a TLS connection, if any. */
+  get servername(): string | undefined {
+    const name = (this.request.socket as TLSSocket).servername;
+    return typeof name === 'string' ? name : undefined;
+  }
+
+  /**
+   * The client certificate of a TLS connection and whether it verified against the CA of the
+   * certificate entry SNI selected; `status: 'none'` on plaintext or when none was presented.
+   */
+  get clientCertificate(): ClientCertificateInfo {
+    return clientCertificateOf(this.request.socket as TLSSocket);
+  }
+
+  /** The key of the certificate entry the TLS connection negotiated (see `CertificateSpec.key`). */
+  get tlsEntryKey(): string | undefined {
+    return this.secure ? negotiatedEntry(this.request.socket as TLSSocket)?.key : undefined;
   }
 
   /** True once response headers went downstream: from then on a failure can only close the connection. */

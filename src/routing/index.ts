@@ -28,6 +28,9 @@ export { CRD_FILES, crdFor, renderCrdYaml, writeCrds, type CrdKind } from './crd
 export {
   compileRouteTable,
   RouteTable,
+  routeIdOf,
+  sortRoutes,
+  type ClientValidationSettings,
   type CacheSettings,
   type CompiledRule,
   type MatchResult,

@@ -4,6 +4,8 @@
  * request is read through accessors, lazily, only as far as a condition needs.
  */
 
+import { normalizeHost } from '../http.ts';
+
 /** What the routing table needs to know about a request; the gateway adapts its Session to it. */
 export interface RouteRequest {
   /** The Host header or :authority; port, letter case and a trailing dot are ignored. */
@@ -95,28 +97,4 @@ function keyMatches(raw: string, start: number, end: number, name: string): bool
   return (key.includes('%') || key.includes('+')) && decodeComponent(key) === name;
 }
 
-/**
- * The host as routing keys it: no port, lower case, no trailing dot. Returns the input itself when
- * it is already in that form, which is the common case.
- */
-export function normalizeHost(host: string): string {
-  let end = host.length;
-  if (host.startsWith('[')) {
-    const close = host.indexOf(']');
-    end = close === -1 ? host.length : close + 1;
-  } else {
-    const colon = host.lastIndexOf(':');
-    if (colon !== -1) end = colon;
-  }
-  if (end > 0 && host.charCodeAt(end - 1) === 46 /* . */) end -= 1;
-  const bare = end === host.length ? host : host.slice(0, end);
-  return hasUpperCase(bare) ? bare.toLowerCase() : bare;
-}
-
-function hasUpperCase(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 65 && c <= 90) return true;
-  }
-  return false;
-}
+export { normalizeHost };

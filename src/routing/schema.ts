@@ -324,16 +324,49 @@ export const RouteRule = Type.Object(
 );
 
 export const ClientValidation = Type.Object(
-  { caSecretRef: SecretRef, mode: StringEnum(['Require', 'Optional'] as const, { default: 'Require' }) },
+  {
+    caSecretRef: Type.Optional(SecretRef),
+    caFile: Type.Optional(Type.String({ minLength: 1 })),
+    mode: StringEnum(['Require', 'Optional'] as const, { default: 'Require' }),
+    forwardHeader: Type.Optional(HeaderName),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'Client certificates checked against a CA (downstream mTLS). Require: the TLS handshake fails ' +
+      'without a trusted certificate. Optional: a certificate is asked for; requests presenting an ' +
+      'untrusted one get 403, those without one pass. forwardHeader names a request header that carries ' +
+      "a verified certificate's summary upstream (Envoy's x-forwarded-client-cert format).",
+    ...cel({
+      rule: 'has(self.caSecretRef) != has(self.caFile)',
+      message: 'exactly one of caSecretRef or caFile must be set',
+    }),
+  },
+);
+
+export const CertificateFile = Type.Object(
+  { certFile: Type.String({ minLength: 1 }), keyFile: Type.String({ minLength: 1 }) },
   { additionalProperties: false },
 );
 
 export const RouteTls = Type.Object(
   {
     certificateRefs: Type.Optional(Type.Array(SecretRef, { maxItems: 64 })),
+    certificateFiles: Type.Optional(Type.Array(CertificateFile, { maxItems: 64 })),
     clientValidation: Type.Optional(ClientValidation),
   },
-  { additionalProperties: false },
+  {
+    additionalProperties: false,
+    description:
+      "Certificates served for this Route's hostnames on TLS listeners, chosen by SNI: kubernetes.io/tls " +
+      'Secrets (certificateRefs) or PEM files (certificateFiles, file mode). Several pairs (say ECDSA and ' +
+      'RSA) may be given; the client gets the best it supports. A Route without hostnames provides the ' +
+      'default certificate.',
+    ...cel({
+      rule: '(has(self.certificateRefs) && size(self.certificateRefs) > 0) || (has(self.certificateFiles) && size(self.certificateFiles) > 0)',
+      message: 'give at least one certificate in certificateRefs or certificateFiles',
+    }),
+  },
 );
 
 export const RouteSpec = Type.Object(

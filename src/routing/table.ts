@@ -62,7 +62,16 @@ export interface CompiledRule {
   readonly cache: CacheSettings | undefined;
   /** The rule's `retry`, defaults applied; `undefined` when absent (the proxy's default policy applies). */
   readonly retry: RetrySettings | undefined;
+  /** The Route's `tls.clientValidation`: which client certificates its requests need. */
+  readonly clientValidation: ClientValidationSettings | undefined;
   readonly backends: WeightedBackends;
+}
+
+/** What a Route asks of client certificates, for the request path (the CA lives in the TLS context). */
+export interface ClientValidationSettings {
+  readonly mode: 'Require' | 'Optional';
+  /** Lower-case header name that carries a verified certificate upstream, if any. */
+  readonly forwardHeader: string | undefined;
 }
 
 /** A rule's retry policy as plain data; the proxy builds its `RetryPolicy` from it once. */
@@ -284,8 +293,15 @@ function compileRule(route: Route, ruleIndex: number, ctx: CompileContext): Comp
         retryOn: Object.freeze([...rule.retry.retryOn]),
         allowNonIdempotent: rule.retry.allowNonIdempotent,
       }),
+    clientValidation: clientValidationOf(route),
     backends: sharedBackendRefs(rule, namespaceOf(route), ctx),
   });
+}
+
+function clientValidationOf(route: Route): ClientValidationSettings | undefined {
+  const validation = route.spec.tls?.clientValidation;
+  if (validation === undefined) return undefined;
+  return Object.freeze({ mode: validation.mode, forwardHeader: validation.forwardHeader?.toLowerCase() });
 }
 
 function valueConditions(
@@ -338,7 +354,7 @@ function namespaceOf(o: Route | Backend): string {
   return o.metadata.namespace ?? 'default';
 }
 
-function routeIdOf(route: Route): string {
+export function routeIdOf(route: Route): string {
   return `${namespaceOf(route)}/${route.metadata.name}`;
 }
 
@@ -349,7 +365,7 @@ function creationTime(route: Route): number {
 }
 
 /** Oldest first (routes without a timestamp after those with one), then `namespace/name`. */
-function sortRoutes(routes: readonly Route[]): Route[] {
+export function sortRoutes(routes: readonly Route[]): Route[] {
   const keyed = routes.map((r) => ({ r, t: creationTime(r), id: routeIdOf(r) }));
   keyed.sort((a, b) => (a.t === b.t ? 0 : a.t < b.t ? -1 : 1) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   return keyed.map((k) => k.r);

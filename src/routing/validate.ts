@@ -251,8 +251,24 @@ function checkRule(rule: RouteRule, path: string, report: Report): void {
   });
 }
 
+function checkRouteTls(tls: NonNullable<Route['spec']['tls']>, report: Report): void {
+  if ((tls.certificateRefs?.length ?? 0) + (tls.certificateFiles?.length ?? 0) === 0)
+    report(
+      'spec.tls',
+      'give at least one certificate in certificateRefs or certificateFiles',
+      'MissingField',
+    );
+  const validation = tls.clientValidation;
+  if (
+    validation !== undefined &&
+    (validation.caFile === undefined) === (validation.caSecretRef === undefined)
+  )
+    report('spec.tls.clientValidation', 'exactly one of caSecretRef or caFile must be set', 'InvalidField');
+}
+
 function checkRoute(route: Route, report: Report): void {
   route.spec.rules.forEach((rule, i) => checkRule(rule, `spec.rules[${i}]`, report));
+  if (route.spec.tls !== undefined) checkRouteTls(route.spec.tls, report);
 }
 
 function checkBackendTls(tls: NonNullable<BackendSpec['tls']>, report: Report): void {

@@ -133,6 +133,8 @@ export async function startTestController(
   const running = await startController(
     {
       listen: ['127.0.0.1:0'],
+      tlsListen: [],
+      h2c: false,
       admin: false,
       workers: 0,
       gracePeriodMs: 1_000,

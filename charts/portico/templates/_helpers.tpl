@@ -53,11 +53,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
-{{/* Listener addresses, comma-separated (PORTICO_LISTEN). */}}
+{{/* Addresses of the listeners with the given protocol, comma-separated: HTTP → PORTICO_LISTEN, HTTPS → PORTICO_TLS_LISTEN. */}}
 {{- define "portico.listen" -}}
 {{- $out := list -}}
-{{- range .Values.listeners -}}
+{{- range .root.Values.listeners -}}
+{{- if eq (.protocol | default "HTTP") $.protocol -}}
 {{- $out = append $out (printf "%s:%d" .address (int .port)) -}}
+{{- end -}}
 {{- end -}}
 {{- join "," $out -}}
 {{- end -}}
