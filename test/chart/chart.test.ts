@@ -205,6 +205,7 @@ describe('chart: helm', () => {
       POD_NAMESPACE: 'fieldRef:metadata.namespace',
       POD_IP: 'fieldRef:status.podIP',
       PORTICO_LISTEN: '0.0.0.0:80',
+      PORTICO_TLS_LISTEN: '0.0.0.0:443',
       PORTICO_ADMIN: '$(POD_IP):9901',
       PORTICO_WORKERS: 'auto',
       PORTICO_GRACE_PERIOD: '30s',
