@@ -5,7 +5,9 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
+import { X509Certificate } from 'node:crypto';
+import type { TLSSocket } from 'node:tls';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { stringify } from 'yaml';
@@ -216,6 +218,94 @@ describe('portico controller', () => {
       tlsOrigin.closeAllConnections();
       tlsOrigin.close();
     }
+  });
+
+  test('TLS from kubernetes.io/tls Secrets: served once the Secret exists, rotated, bad key reported', async () => {
+    const pki = createPki();
+    const tlsSecret = (name: string, leaf: { cert: string; key: string }): string =>
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: 'kubernetes.io/tls',
+        metadata: { name, namespace: 'default' },
+        data: {
+          'tls.crt': Buffer.from(leaf.cert).toString('base64'),
+          'tls.key': Buffer.from(leaf.key).toString('base64'),
+        },
+      });
+    const served = (): Promise<{ fingerprint: string; status: number }> =>
+      new Promise((resolve, reject) => {
+        const req = httpsRequest(
+          {
+            host: '127.0.0.1',
+            port: ctl.tlsPort,
+            servername: 'secure.example.com',
+            headers: { host: 'secure.example.com' },
+            ca: pki.caCert,
+            agent: false,
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () =>
+              resolve({
+                fingerprint: (res.socket as TLSSocket).getPeerCertificate().fingerprint256,
+                status: res.statusCode!,
+              }),
+            );
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    const route = stringify({
+      apiVersion: 'portico.dev/v1alpha1',
+      kind: 'Route',
+      metadata: { name: 'secure', namespace: 'default' },
+      spec: {
+        hostnames: ['secure.example.com'],
+        tls: { certificateRefs: [{ name: 'secure-tls' }] },
+        rules: [{ backendRefs: [{ name: 'a' }] }],
+      },
+    });
+    cp.apply(route);
+    await eventually(() =>
+      assert.equal(conditions(cp, 'route', 'secure')['ResolvedRefs']?.reason, 'SecretNotFound'),
+    );
+    await assert.rejects(served(), 'no certificate for the name, and no default: the handshake fails');
+    const first = pki.issue('secure.example.com', ['secure.example.com']);
+    cp.apply(tlsSecret('secure-tls', first));
+    await eventually(async () => assert.equal((await served()).status, 200));
+    await eventually(() => assert.equal(conditions(cp, 'route', 'secure')['ResolvedRefs']?.status, 'True'));
+
+    let failures = 0;
+    let sent = 0;
+    let running = true;
+    const load = (async () => {
+      while (running) {
+        sent++;
+        if ((await served().catch(() => undefined))?.status !== 200) failures++;
+      }
+    })();
+    const second = pki.issue('secure.example.com', ['secure.example.com']);
+    const secondFingerprint = new X509Certificate(second.cert).fingerprint256;
+    cp.apply(tlsSecret('secure-tls', second));
+    await eventually(async () => assert.equal((await served()).fingerprint, secondFingerprint));
+    const settled = sent;
+    await eventually(() => assert.ok(sent > settled + 20));
+    running = false;
+    await load;
+    assert.equal(failures, 0, `${failures} of ${sent} requests failed during rotation`);
+
+    const stranger = pki.issue('stranger', ['stranger']);
+    cp.apply(tlsSecret('secure-tls', { cert: second.cert, key: stranger.key }));
+    await eventually(() => {
+      const resolved = conditions(cp, 'route', 'secure')['ResolvedRefs'];
+      assert.equal(resolved?.reason, 'InvalidCertificateRef');
+      assert.match(resolved?.message ?? '', /Secret default\/secure-tls: the private key does not match/);
+    });
+    await expectBody('good.example.com', 'a');
+    cp.kubectl(['delete', 'route', 'secure']);
+    cp.kubectl(['delete', 'secret', 'secure-tls']);
   });
 
   test('API server stopped: the data plane keeps serving; after restart the controller converges', async () => {

@@ -120,6 +120,7 @@ export function applyCrds(cp: ControlPlane): void {
 
 export interface TestController extends RunningController {
   port: number;
+  tlsPort: number;
   request(host: string, path?: string): Promise<SimpleResponse>;
   stop(): Promise<void>;
 }
@@ -133,7 +134,7 @@ export async function startTestController(
   const running = await startController(
     {
       listen: ['127.0.0.1:0'],
-      tlsListen: [],
+      tlsListen: ['127.0.0.1:0'],
       h2c: false,
       admin: false,
       workers: 0,
@@ -164,6 +165,7 @@ export async function startTestController(
   return {
     ...running,
     port,
+    tlsPort: running.gateway.tlsPorts[0]!,
     request: (host, path = '/') => get(`http://127.0.0.1:${port}${path}`, { headers: { host } }),
     stop: () => running.server.stop(1_000),
   };
