@@ -73,6 +73,67 @@ export class ProxyEngine<CTX> {
     res.on('close', onDownstreamClose);
     call.run().catch((error: unknown) => call.fail(toPorticoError(error, 'HOOK_FAILED')));
   };
+
+  /** The request's headers as they go upstream, before `upstreamRequestFilter`. */
+  forwardHeaders(session: Session, peer: HttpPeer): HeaderList {
+    const headers = forwardRequestHeaders(session.request.rawHeaders, {
+      clientAddress: session.clientAddress,
+      protocol: session.secure ? 'https' : 'http',
+      via: this.via,
+    });
+    if (peer.host !== undefined) headers.set('host', peer.host);
+    return headers;
+  }
+
+  /**
+   * Whether an attempt that failed before any response is tried again: never for a timeout or a failure
+   * that is not the upstream's, never beyond `maxAttempts`; otherwise as `failToConnect` answers, by default
+   * for a retryable error of an idempotent request (once it was written upstream, on the first attempt only).
+   */
+  retries(session: Session, ctx: CTX, peer: HttpPeer, error: PorticoError, requestStarted: boolean): boolean {
+    if (error.source !== 'upstream' || error.code === 'UPSTREAM_TIMEOUT') return false;
+    if (session.attempt >= this.maxAttempts) return false;
+    const proxy = this.proxy;
+    if (proxy.failToConnect === undefined) {
+      return (
+        error.retryable &&
+        IDEMPOTENT_METHODS.has(session.method) &&
+        (requestStarted ? session.attempt === 1 : true)
+      );
+    }
+    try {
+      return proxy.failToConnect(session, peer, ctx, error) === 'retry';
+    } catch {
+      return false;
+    }
+  }
+
+  /** Answers a request that failed before its response began, with `failToProxy`'s status or the default. */
+  respondWithError(session: Session, ctx: CTX, error: PorticoError): void {
+    const proxy = this.proxy;
+    let status = defaultErrorStatus(error);
+    if (proxy.failToProxy) status = safely(() => proxy.failToProxy!(session, error, ctx)) ?? status;
+    session.respond(status, `${status} ${STATUS_CODES[status] ?? ''}\n`);
+  }
+
+  /** Ends a request's lifecycle: records how it ended, then `logging` and `onComplete`, which may not throw. */
+  complete(session: Session, ctx: CTX, error: PorticoError | undefined): void {
+    session.error = error;
+    if (session.status === 0) session.status = session.response.statusCode;
+    safely(() => this.proxy.logging?.(session, error, ctx));
+    safely(() => this.onComplete?.(session));
+  }
+}
+
+/**
+ * What an upstream attempt starting now may take by the request's deadlines (`requestTimeoutMs` less the
+ * time spent, and `backendRequestTimeoutMs`); Infinity when neither is set.
+ */
+export function attemptTimeoutMs(session: Session): number {
+  const { requestTimeoutMs, backendRequestTimeoutMs, startedAt } = session;
+  const remaining =
+    requestTimeoutMs === undefined ? Infinity : requestTimeoutMs - (performance.now() - startedAt);
+  return Math.max(0, Math.ceil(Math.min(remaining, backendRequestTimeoutMs ?? Infinity)));
 }
 
 function onDownstreamClose(this: ResponseWithCall): void {
@@ -141,7 +202,7 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     if (this.#finished) return;
     session.peer = peer;
     const req = session.request;
-    const headers = this.forwardHeaders(peer);
+    const headers = this.engine.forwardHeaders(session, peer);
     const flow = this.cacheFlow;
     if (flow !== undefined && flow.mode === 'fill') flow.prepareFill(headers);
     const upstreamRequest: UpstreamRequest = { method: req.method!, path: req.url!, headers };
@@ -165,23 +226,8 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     );
   }
 
-  /** The request's headers as they go upstream, before `upstreamRequestFilter`. */
-  forwardHeaders(peer: HttpPeer): HeaderList {
-    const session = this.session;
-    const headers = forwardRequestHeaders(session.request.rawHeaders, {
-      clientAddress: session.clientAddress,
-      protocol: session.secure ? 'https' : 'http',
-      via: this.engine.via,
-    });
-    if (peer.host !== undefined) headers.set('host', peer.host);
-    return headers;
-  }
-
   #armAttemptTimer(): void {
-    const { requestTimeoutMs, backendRequestTimeoutMs, startedAt } = this.session;
-    const remaining =
-      requestTimeoutMs === undefined ? Infinity : requestTimeoutMs - (performance.now() - startedAt);
-    const timeoutMs = Math.max(0, Math.ceil(Math.min(remaining, backendRequestTimeoutMs ?? Infinity)));
+    const timeoutMs = attemptTimeoutMs(this.session);
     if (timeoutMs === Infinity) return;
     clearTimeout(this.#attemptTimer);
     this.#attemptTimer = setTimeout(() => {
@@ -271,31 +317,17 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     const session = this.session;
     const peer = session.peer!;
     const failure = classifyUpstreamError(error, peer.toString(), !this.#responseStarted);
-    const connectPhase = !this.#responseStarted && !this.#hasBody && failure.source === 'upstream';
-    if (connectPhase && failure.code !== 'UPSTREAM_TIMEOUT' && this.#shouldRetry(peer, failure)) {
+    if (
+      !this.#responseStarted &&
+      !this.#hasBody &&
+      this.engine.retries(session, this.ctx, peer, failure, this.#requestStarted)
+    ) {
       session.triedPeers.push(peer);
       session.attempt++;
       this.attempt().catch((e: unknown) => this.fail(toPorticoError(e, 'HOOK_FAILED')));
       return;
     }
     this.fail(failure);
-  }
-
-  #shouldRetry(peer: HttpPeer, error: PorticoError): boolean {
-    if (this.session.attempt >= this.engine.maxAttempts) return false;
-    const { proxy } = this.engine;
-    if (proxy.failToConnect === undefined) {
-      return (
-        error.retryable &&
-        IDEMPOTENT_METHODS.has(this.session.method) &&
-        (this.#requestStarted ? this.session.attempt === 1 : true)
-      );
-    }
-    try {
-      return proxy.failToConnect(this.session, peer, this.ctx, error) === 'retry';
-    } catch {
-      return false;
-    }
   }
 
   /** A request opted into a cache: invalidate, serve from the cache, or fill it through the lock. */
@@ -538,7 +570,7 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
       if (isPromise(peer)) peer = await peer;
       if (!(peer instanceof HttpPeer))
         throw new PorticoError('HOOK_FAILED', 'upstreamPeer must return an HttpPeer');
-      const headers = this.forwardHeaders(peer);
+      const headers = this.engine.forwardHeaders(session, peer);
       prepareFillHeaders(headers, conditionalHeaders(entry.response.headers));
       const request: UpstreamRequest = { method: 'GET', path: session.path, headers };
       if (proxy.upstreamRequestFilter) {
@@ -598,10 +630,8 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
       safely(() => proxy.errorWhileProxy?.(session, error, this.ctx));
       res.destroy(error);
     } else {
-      let status = defaultErrorStatus(error);
-      if (proxy.failToProxy) status = safely(() => proxy.failToProxy!(session, error, this.ctx)) ?? status;
       if (!session.request.complete) res.shouldKeepAlive = false;
-      session.respond(status, `${status} ${STATUS_CODES[status] ?? ''}\n`);
+      this.engine.respondWithError(session, this.ctx, error);
     }
     this.finish(error);
   }
@@ -612,12 +642,8 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     clearTimeout(this.#attemptTimer);
     // The cache lock is released on every path; a no-op when the fill already released it.
     this.cacheFlow?.release('failed');
-    const session = this.session;
-    session.error = error;
-    if (session.status === 0) session.status = session.response.statusCode;
-    (session.response as ResponseWithCall)[kCall] = undefined;
-    safely(() => this.engine.proxy.logging?.(session, error, this.ctx));
-    safely(() => this.engine.onComplete?.(session));
+    (this.session.response as ResponseWithCall)[kCall] = undefined;
+    this.engine.complete(this.session, this.ctx, error);
   }
 }
 

@@ -1,6 +1,6 @@
-import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import type { Dispatcher, Pool as PoolType } from 'undici';
 import Pool from 'undici/lib/dispatcher/pool.js';
+import { peerTlsOptions } from './connect.ts';
 import type { HttpPeer } from './peer.ts';
 
 /** Counters a pool keeps for the reuse metric: reuse = 1 − connections / requests. */
@@ -86,19 +86,11 @@ export class PeerPools {
 
 function poolOptions(peer: HttpPeer): PoolType.Options {
   const t = peer.timeouts;
-  const connect: Record<string, unknown> = { timeout: t.connect };
+  const connect: Record<string, unknown> = {
+    timeout: t.connect,
+    ...(peer.tls ? peerTlsOptions(peer) : undefined),
+  };
   if (peer.socketPath !== undefined) connect.socketPath = peer.socketPath;
-  if (peer.tls) {
-    connect.servername = peer.sni ?? (isIp(peer.hostname) ? undefined : peer.hostname);
-    connect.rejectUnauthorized = peer.verify;
-    if (peer.ca !== undefined) connect.ca = peer.ca;
-    if (peer.clientCertificate !== undefined) {
-      connect.cert = peer.clientCertificate.cert;
-      connect.key = peer.clientCertificate.key;
-    }
-    // Verify the name we asked for (the SNI), not the dialled address, so a local forwarder works.
-    if (peer.sni !== undefined && peer.verify) connect.checkServerIdentity = checkSni(peer.sni);
-  }
   return {
     connections: peer.maxConnections,
     pipelining: 1,
@@ -109,12 +101,4 @@ function poolOptions(peer: HttpPeer): PoolType.Options {
     bodyTimeout: t.read,
     connect,
   };
-}
-
-function isIp(host: string | undefined): boolean {
-  return host !== undefined && (/^\d+\.\d+\.\d+\.\d+$/.test(host) || host.includes(':'));
-}
-
-function checkSni(sni: string): (host: string, cert: PeerCertificate) => Error | undefined {
-  return (_dialled, cert) => checkServerIdentity(sni, cert);
 }

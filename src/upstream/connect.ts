@@ -1,0 +1,68 @@
+import { connect as netConnect, type Socket } from 'node:net';
+import {
+  checkServerIdentity,
+  connect as tlsConnect,
+  type ConnectionOptions,
+  type PeerCertificate,
+} from 'node:tls';
+import { PorticoError } from '../errors.ts';
+import type { HttpPeer } from './peer.ts';
+
+/**
+ * A peer's TLS settings as `tls.connect` takes them. undici hands its `connect` options to
+ * `tls.connect` too, so a pooled connection and one opened by {@link connectPeer} present the same SNI,
+ * CA and client certificate, and verify the same name.
+ */
+export function peerTlsOptions(peer: HttpPeer): ConnectionOptions {
+  const options: ConnectionOptions = {
+    servername: peer.sni ?? (isIp(peer.hostname) ? undefined : peer.hostname),
+    rejectUnauthorized: peer.verify,
+  };
+  if (peer.ca !== undefined) options.ca = peer.ca;
+  if (peer.clientCertificate !== undefined) {
+    options.cert = peer.clientCertificate.cert;
+    options.key = peer.clientCertificate.key;
+  }
+  // Verify the name we asked for (the SNI), not the dialled address, so a local forwarder works.
+  if (peer.sni !== undefined && peer.verify) options.checkServerIdentity = checkSni(peer.sni);
+  return options;
+}
+
+/**
+ * Opens a connection to a peer outside any pool, for one that can never go back to a pool (an HTTP
+ * upgrade turns it into a tunnel). TLS offers only HTTP/1.1 by ALPN, whatever the peer's `alpn`, since
+ * upgrades exist only there. The socket is destroyed with `CONNECT_TIMEOUT` when TCP and TLS take longer
+ * than `timeouts.connect`.
+ */
+export function connectPeer(peer: HttpPeer): Socket {
+  const address =
+    peer.socketPath !== undefined ? { path: peer.socketPath } : { host: peer.hostname!, port: peer.port! };
+  const socket = peer.tls
+    ? tlsConnect({ ...address, ...peerTlsOptions(peer), ALPNProtocols: ['http/1.1'] })
+    : netConnect(address);
+  // A tunnel carries small interactive frames (WebSocket messages) that Nagle's algorithm would hold back.
+  socket.setNoDelay(true);
+  const timeoutMs = peer.timeouts.connect;
+  if (timeoutMs > 0) {
+    const timer = setTimeout(() => {
+      socket.destroy(
+        new PorticoError('CONNECT_TIMEOUT', `connecting to ${peer.toString()} took over ${timeoutMs} ms`, {
+          source: 'upstream',
+          retryable: true,
+        }),
+      );
+    }, timeoutMs);
+    const ready = (): void => clearTimeout(timer);
+    socket.once(peer.tls ? 'secureConnect' : 'connect', ready);
+    socket.once('close', ready);
+  }
+  return socket;
+}
+
+function isIp(host: string | undefined): boolean {
+  return host !== undefined && (/^\d+\.\d+\.\d+\.\d+$/.test(host) || host.includes(':'));
+}
+
+function checkSni(sni: string): (host: string, cert: PeerCertificate) => Error | undefined {
+  return (_dialled, cert) => checkServerIdentity(sni, cert);
+}
