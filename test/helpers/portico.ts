@@ -24,7 +24,7 @@ export interface PorticoProcess {
 
 export async function startPortico(
   files: Record<string, string>,
-  options: { workers?: number } = {},
+  options: { workers?: number; extraArgs?: string[] } = {},
 ): Promise<PorticoProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'portico-config-'));
   for (const [name, yaml] of Object.entries(files)) writeFileSync(join(dir, name), yaml);
@@ -34,6 +34,7 @@ export async function startPortico(
     ...serveArgs(dir, port, admin, options.workers ?? 2),
     '--admin-token',
     token,
+    ...(options.extraArgs ?? []),
   ]);
   await waitReady(admin).catch((error: unknown) => {
     child.kill('SIGKILL');
