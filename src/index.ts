@@ -9,7 +9,15 @@ export type {
   BackgroundService,
   ServiceContext,
 } from './server/index.ts';
-export { httpProxyService, Session, HeaderList, ResponseHeader } from './proxy/index.ts';
+export {
+  httpProxyService,
+  Session,
+  HeaderList,
+  ResponseHeader,
+  GrpcStatus,
+  grpcStatusFor,
+  respondError,
+} from './proxy/index.ts';
 export type {
   ProxyHttp,
   MaybePromise,

@@ -3,14 +3,15 @@ import { splitPathAndQuery } from '../http.ts';
 import { HttpCache } from '../cache/index.ts';
 import { InvalidArgumentError, PorticoError } from '../errors.ts';
 import { RetryPolicy, classifyFailure, hashKey, type AttemptResult } from '../lb/index.ts';
-import type {
-  ProxyHttp,
-  ResponseHeader,
-  Session,
-  UpstreamRequest,
-  RequestFilterResult,
-  ConnectFailureDecision,
-  CacheSettings,
+import {
+  respondError,
+  type ProxyHttp,
+  type ResponseHeader,
+  type Session,
+  type UpstreamRequest,
+  type RequestFilterResult,
+  type ConnectFailureDecision,
+  type CacheSettings,
 } from '../proxy/index.ts';
 import {
   applyHeaderModifier,
@@ -357,7 +358,7 @@ function clientCertificateRefusal(
 }
 
 function respond(session: Session, status: number, message: string): 'responded' {
-  session.respond(status, `${status} ${message}\n`);
+  respondError(session, status, message);
   return 'responded';
 }
 

@@ -24,7 +24,7 @@ export interface GatewayTable {
   readonly version: number;
   readonly routes: RouteTable;
   readonly backends: ReadonlyMap<string, BackendRuntime>;
-  /** Backends that could not be built (bad PEM, unsupported protocol); their requests answer 502. */
+  /** Backends that could not be built (bad PEM, a file or Secret missing); their requests answer 502. */
   readonly broken: ReadonlyMap<string, FieldError>;
   /** The Routes' certificates by SNI; undefined when compiled without a certificate cache (explain). */
   readonly certificates: CertificateStore | undefined;

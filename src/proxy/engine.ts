@@ -16,6 +16,7 @@ import { IDEMPOTENT_METHODS, splitPathAndQuery } from '../http.ts';
 import { PorticoError, toPorticoError, InvalidArgumentError } from '../errors.ts';
 import { HttpPeer, type PeerPools } from '../upstream/index.ts';
 import { forwardRequestHeaders, type HeaderList, ResponseHeader, stripResponseHopByHop } from './headers.ts';
+import { respondError } from './grpc.ts';
 import type { CacheSettings, ProxyHttp, ResponseCacheDecision, UpstreamRequest } from './proxy-http.ts';
 import { Session } from './session.ts';
 import { classifyUpstreamError, defaultErrorStatus } from './upstream-errors.ts';
@@ -113,7 +114,7 @@ export class ProxyEngine<CTX> {
     const proxy = this.proxy;
     let status = defaultErrorStatus(error);
     if (proxy.failToProxy) status = safely(() => proxy.failToProxy!(session, error, ctx)) ?? status;
-    session.respond(status, `${status} ${STATUS_CODES[status] ?? ''}\n`);
+    respondError(session, status, STATUS_CODES[status] ?? '', error);
   }
 
   /** Ends a request's lifecycle: records how it ended, then `logging` and `onComplete`, which may not throw. */
@@ -272,7 +273,9 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     }
     if (proxy.responseBodyFilter) delete response.headers['content-length'];
     session.status = response.status;
-    session.response.writeHead(response.status, response.headers);
+    const res = session.response;
+    if (response.headers['grpc-status'] === undefined) res.writeHead(response.status, response.headers);
+    else holdHead(res, response);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -294,11 +297,17 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(
+    _controller: Dispatcher.DispatchController,
+    trailers: Record<string, string | string[]>,
+  ): void {
     const flow = this.cacheFlow;
     if (flow !== undefined && flow.local !== 'none') return this.#cacheLocalEnd(flow);
     const { proxy } = this.engine;
     const res = this.session.response;
+    // HTTP/2 sends them as a last HEADERS frame; HTTP/1.1 only at the end of a chunked body, and
+    // node drops them from a response that has a content-length.
+    if (!isEmpty(trailers)) res.addTrailers(trailers);
     if (proxy.responseBodyFilter) {
       const tail = proxy.responseBodyFilter(this.session, Buffer.alloc(0), true, this.ctx);
       this.session.bytesSent += tail.length;
@@ -648,6 +657,24 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * Sets the head of a gRPC Trailers-Only response (`grpc-status` among the headers: no message and no
+ * trailers follow) without sending it. `writeHead` would send the headers at once and the end of the
+ * stream apart, but an HTTP/2 gRPC client reads such a status only from headers that end the stream,
+ * and node sends them so when `end()` finds them still unsent.
+ */
+function holdHead(res: ServerResponse, response: ResponseHeader): void {
+  res.statusCode = response.status;
+  const headers = response.headers;
+  for (const name of Object.keys(headers)) res.setHeader(name, headers[name]!);
+}
+
+/** Without the key array `Object.keys` would allocate for every response. */
+function isEmpty(record: object): boolean {
+  for (const _ in record) return false;
+  return true;
+}
 
 /** RFC 9110 §9.2.1. */
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);

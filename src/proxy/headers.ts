@@ -105,6 +105,9 @@ function connectionTokens(value: string | undefined): Set<string> | undefined {
   return tokens.size === 0 ? undefined : tokens;
 }
 
+/** A `TE` value that accepts trailers, e.g. `trailers` or `gzip, trailers`. */
+const TE_TRAILERS = /(?:^|,)\s*trailers\s*(?:[,;]|$)/i;
+
 export interface ForwardingInfo {
   clientAddress: string;
   /** `http` or `https`: how the client reached us. */
@@ -118,7 +121,8 @@ export interface ForwardingInfo {
  * `:authority` into Host), hop-by-hop headers and those the
  * Connection header names, and `Expect` (node already answered 100-continue), then appends
  * `X-Forwarded-For` (to any the client sent), sets `X-Forwarded-Proto` and `X-Forwarded-Host` unless present
- * from a trusted hop, and appends `Via`.
+ * from a trusted hop, and appends `Via`. Of `TE` only `trailers` goes on, and only when the client sent it:
+ * the one value HTTP/2 allows (RFC 9113 §8.2.2), and the one gRPC servers require.
  */
 export function forwardRequestHeaders(rawHeaders: string[], info: ForwardingInfo): HeaderList {
   let connection: string | undefined;
@@ -128,6 +132,7 @@ export function forwardRequestHeaders(rawHeaders: string[], info: ForwardingInfo
   let via: string | undefined;
   let forwardedProto = false;
   let forwardedHost = false;
+  let te = '';
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
@@ -149,6 +154,9 @@ export function forwardRequestHeaders(rawHeaders: string[], info: ForwardingInfo
         continue;
       case 'expect':
         continue;
+      case 'te':
+        te += `,${value}`;
+        continue;
       case 'host':
         host = value;
         break;
@@ -169,6 +177,8 @@ export function forwardRequestHeaders(rawHeaders: string[], info: ForwardingInfo
   const listed = connectionTokens(connection);
   const headers = new HeaderList(out);
   if (listed !== undefined) for (const name of listed) headers.remove(name);
+  // After the Connection-listed names are gone: an HTTP/1.1 client sending TE also lists it there.
+  forwardTeTrailers(out, te);
   out.push(
     'x-forwarded-for',
     forwardedFor === undefined ? info.clientAddress : `${forwardedFor}, ${info.clientAddress}`,
@@ -177,6 +187,10 @@ export function forwardRequestHeaders(rawHeaders: string[], info: ForwardingInfo
   if (!forwardedHost && host !== undefined) out.push('x-forwarded-host', host);
   out.push('via', via === undefined ? info.via : `${via}, ${info.via}`);
   return headers;
+}
+
+function forwardTeTrailers(out: string[], te: string): void {
+  if (te !== '' && TE_TRAILERS.test(te)) out.push('te', 'trailers');
 }
 
 /** Removes hop-by-hop headers, and those named by Connection, from an upstream response in place. */

@@ -11,6 +11,7 @@ export type {
 export { Session } from './session.ts';
 export { HeaderList, ResponseHeader, forwardRequestHeaders, stripResponseHopByHop } from './headers.ts';
 export { ProxyEngine } from './engine.ts';
+export { GrpcStatus, grpcStatusFor, respondError } from './grpc.ts';
 export type { ProxyEngineOptions } from './engine.ts';
 export { httpProxyService, HttpProxyService } from './service.ts';
 export type { HttpProxyServiceOptions, DownstreamLimits } from './service.ts';

@@ -77,11 +77,20 @@ export interface HttpPeerOptions {
   ca?: string;
   /** Client certificate for mutual TLS, from {@link loadClientCertificate}. */
   clientCertificate?: ClientCertificate;
-  /** Protocols offered by ALPN. Default 'h1'. */
+  /**
+   * The HTTP version to speak. Default 'h1'. With TLS it is what ALPN offers: `h2` requires the upstream to
+   * choose HTTP/2, `h2h1` prefers it and falls back to HTTP/1.1. Without TLS there is nothing to negotiate:
+   * `h2` means HTTP/2 with prior knowledge (h2c), and `h2h1` is refused.
+   */
   alpn?: Alpn;
   timeouts?: Partial<PeerTimeouts>;
-  /** Most connections kept open to this peer. Default 128. */
+  /** Most connections kept open to this peer; with HTTP/2, most sessions. Default 128. */
   maxConnections?: number;
+  /**
+   * HTTP/2: most requests in flight on one session; more open another session, up to `maxConnections`.
+   * The upstream's own SETTINGS_MAX_CONCURRENT_STREAMS lowers it, never raises it. Default 100.
+   */
+  maxConcurrentStreams?: number;
 }
 
 const DEFAULT_TIMEOUTS: PeerTimeouts = Object.freeze({ connect: 5_000, read: 60_000, idle: 4_000 });
@@ -105,6 +114,7 @@ export class HttpPeer {
   readonly alpn: Alpn;
   readonly timeouts: PeerTimeouts;
   readonly maxConnections: number;
+  readonly maxConcurrentStreams: number;
   /** Pool key: every field that changes how a connection is made. */
   readonly identity: string;
 
@@ -133,11 +143,15 @@ export class HttpPeer {
     this.alpn = options.alpn ?? 'h1';
     if (!['h1', 'h2', 'h2h1'].includes(this.alpn))
       throw new InvalidArgumentError('alpn', 'must be h1, h2 or h2h1');
-    this.timeouts = validateTimeouts({ ...DEFAULT_TIMEOUTS, ...options.timeouts });
-    this.maxConnections = options.maxConnections ?? 128;
-    if (!Number.isInteger(this.maxConnections) || this.maxConnections < 1) {
-      throw new InvalidArgumentError('maxConnections', 'must be a positive integer');
+    if (this.alpn === 'h2h1' && !this.tls) {
+      throw new InvalidArgumentError(
+        'alpn',
+        'h2h1 needs tls: true to negotiate; use h2 for h2c (prior knowledge)',
+      );
     }
+    this.timeouts = validateTimeouts({ ...DEFAULT_TIMEOUTS, ...options.timeouts });
+    this.maxConnections = positiveInteger(options.maxConnections ?? 128, 'maxConnections');
+    this.maxConcurrentStreams = positiveInteger(options.maxConcurrentStreams ?? 100, 'maxConcurrentStreams');
     if (
       !this.tls &&
       (this.sni !== undefined || this.clientCertificate !== undefined || this.ca !== undefined)
@@ -174,6 +188,7 @@ export class HttpPeer {
       this.alpn,
       `${t.connect}/${t.read}/${t.idle}`,
       String(this.maxConnections),
+      String(this.maxConcurrentStreams),
     ];
     return parts.join('|');
   }
@@ -186,6 +201,12 @@ function parseHostPort(address: string): { hostname: string; port: number } {
     throw new InvalidArgumentError('address', `"${address}" is not host:port, [ipv6]:port or unix:/path`);
   }
   return { hostname: (match[1] ?? match[2])!, port };
+}
+
+function positiveInteger(value: number, option: string): number {
+  if (!Number.isInteger(value) || value < 1)
+    throw new InvalidArgumentError(option, 'must be a positive integer');
+  return value;
 }
 
 function validateTimeouts(timeouts: PeerTimeouts): PeerTimeouts {

@@ -1,5 +1,8 @@
-import type { Dispatcher, Pool as PoolType } from 'undici';
+import type { TLSSocket } from 'node:tls';
+import type { buildConnector as BuildConnector, Dispatcher, Pool as PoolType } from 'undici';
+import buildConnector from 'undici/lib/core/connect.js';
 import Pool from 'undici/lib/dispatcher/pool.js';
+import { PorticoError } from '../errors.ts';
 import { peerTlsOptions } from './connect.ts';
 import type { HttpPeer } from './peer.ts';
 
@@ -84,21 +87,50 @@ export class PeerPools {
   }
 }
 
-function poolOptions(peer: HttpPeer): PoolType.Options {
+function poolOptions(peer: HttpPeer): PoolType.Options & { useH2c: boolean } {
   const t = peer.timeouts;
-  const connect: Record<string, unknown> = {
+  const h2 = peer.alpn !== 'h1';
+  const connect: BuildConnector.BuildOptions = {
     timeout: t.connect,
     ...(peer.tls ? peerTlsOptions(peer) : undefined),
+    allowH2: h2,
+    // undici otherwise offers http/1.1 first, which a server honouring the client's order would pick.
+    preferH2: h2,
   };
   if (peer.socketPath !== undefined) connect.socketPath = peer.socketPath;
   return {
     connections: peer.maxConnections,
     pipelining: 1,
-    allowH2: peer.alpn !== 'h1',
+    allowH2: h2,
+    // The Pool reads h2c here, not in h2Options: it dials, and marks the plaintext socket as h2.
+    useH2c: h2 && !peer.tls,
+    h2Options: { maxConcurrentStreams: peer.maxConcurrentStreams },
+    // Also the idle timeout of an HTTP/2 session: undici closes one with no open stream after it.
     keepAliveTimeout: t.idle,
     keepAliveMaxTimeout: t.idle,
     headersTimeout: t.read,
     bodyTimeout: t.read,
-    connect,
+    connect: peer.tls && peer.alpn === 'h2' ? requireH2(buildConnector(connect), peer) : connect,
   };
+}
+
+/**
+ * undici always offers http/1.1 by ALPN too; a peer that must speak HTTP/2 (`alpn: 'h2'`) refuses a
+ * connection on which the upstream chose anything else, rather than quietly speaking HTTP/1.1 to it.
+ */
+function requireH2(connect: BuildConnector.connector, peer: HttpPeer): BuildConnector.connector {
+  return (options, callback) =>
+    connect(options, (...result) => {
+      if (result[0] !== null) return callback(...result);
+      const socket = result[1] as TLSSocket;
+      if (socket.alpnProtocol === 'h2') return callback(null, socket);
+      socket.destroy();
+      const chosen = socket.alpnProtocol || 'no protocol';
+      callback(
+        new PorticoError('UPSTREAM_PROTOCOL', `${peer.toString()} chose ${chosen} by ALPN, not h2`, {
+          source: 'upstream',
+        }),
+        null,
+      );
+    });
 }

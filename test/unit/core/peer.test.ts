@@ -20,6 +20,8 @@ test('HttpPeer rejects bad options with an error naming the option', () => {
     [{ address: 'h:1', maxConnections: 0 }, 'maxConnections'],
     [{ address: 'h:1', sni: 'x' }, 'tls'],
     [{ address: 'h:1', alpn: 'h3' }, 'alpn'],
+    [{ address: 'h:1', alpn: 'h2h1' }, 'alpn'],
+    [{ address: 'h:1', alpn: 'h2', maxConcurrentStreams: 0 }, 'maxConcurrentStreams'],
   ];
   for (const [options, option] of cases) {
     assert.throws(
@@ -50,5 +52,11 @@ test('peers share a pool identity exactly when everything about the connection i
   assert.notEqual(a.identity, otherSni.identity);
   assert.notEqual(a.identity, noVerify.identity);
   assert.equal(a.identity, hostOnly.identity, 'the Host header does not change the connection');
+  const h2 = new HttpPeer({ address: '127.0.0.1:3128', alpn: 'h2' });
+  assert.equal(h2.maxConcurrentStreams, 100);
+  assert.notEqual(
+    h2.identity,
+    new HttpPeer({ address: '127.0.0.1:3128', alpn: 'h2', maxConcurrentStreams: 2 }).identity,
+  );
   assert.ok(Object.isFrozen(a));
 });
