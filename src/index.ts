@@ -25,11 +25,26 @@ export type {
   ConnectFailureDecision,
   UpstreamRequest,
   HttpProxyServiceOptions,
+  TlsListenOptions,
   DownstreamLimits,
   CacheSettings,
   CacheHitDecision,
   ResponseCacheDecision,
 } from './proxy/index.ts';
+export {
+  CertificateStore,
+  CertificateEntryCache,
+  checkServerCertificate,
+  sharedTicketKeys,
+  formatForwardedClientCertificate,
+} from './tls/index.ts';
+export type {
+  CertificateEntry,
+  CertificateSpec,
+  ClientValidation,
+  ClientCertificateInfo,
+  PemKeyPair,
+} from './tls/index.ts';
 export { HttpCache, defaultCacheKey } from './cache/index.ts';
 export type { HttpCacheOptions, HttpCacheStats, CacheEntry } from './cache/index.ts';
 export { HttpPeer, loadClientCertificate, clientCertificateFromPem } from './upstream/index.ts';

@@ -14,4 +14,4 @@ export { ProxyEngine } from './engine.ts';
 export { GrpcStatus, grpcStatusFor, respondError } from './grpc.ts';
 export type { ProxyEngineOptions } from './engine.ts';
 export { httpProxyService, HttpProxyService } from './service.ts';
-export type { HttpProxyServiceOptions, DownstreamLimits } from './service.ts';
+export type { HttpProxyServiceOptions, DownstreamLimits, TlsListenOptions } from './service.ts';

@@ -117,6 +117,7 @@ export class Session {
     res.setHeader('content-length', payload.length);
     this.status = status;
     this.bytesSent += payload.length;
-    res.end(this.method === 'HEAD' ? undefined : payload);
+    // No data argument for an empty body: over HTTP/2 that ends the stream with the headers frame.
+    res.end(this.method === 'HEAD' || payload.length === 0 ? undefined : payload);
   }
 }

@@ -1,6 +1,15 @@
-// Portico framework proxy for the benchmark, from the production build (dist/, `npm run build`):
-// one fixed peer, access log off (nginx's is off too).
-import { HttpPeer, Server, httpProxyService } from '../../dist/index.js';
+// Portico framework proxy for the benchmarks, from the production build (dist/, `npm run build`):
+// one fixed peer, access log off (nginx's is off too). With TLS_CERT and TLS_KEY, LISTEN is a TLS
+// listener serving that certificate to every client.
+import { readFileSync } from 'node:fs';
+import {
+  CertificateEntryCache,
+  CertificateStore,
+  HttpPeer,
+  Server,
+  httpProxyService,
+  sharedTicketKeys,
+} from '../../dist/index.js';
 
 const peer = new HttpPeer({
   address: process.env.UPSTREAM,
@@ -10,7 +19,20 @@ const server = new Server({
   workers: Number(process.env.WORKERS ?? 1),
   admin: process.env.ADMIN ?? '127.0.0.1:0',
 });
+let tls;
+if (process.env.TLS_CERT !== undefined) {
+  const pair = {
+    cert: readFileSync(process.env.TLS_CERT, 'utf8'),
+    key: readFileSync(process.env.TLS_KEY, 'utf8'),
+  };
+  const entry = new CertificateEntryCache(sharedTicketKeys()).entry({ key: 'bench', pairs: [pair] });
+  const store = new CertificateStore(new Map(), entry);
+  tls = { listen: [process.env.LISTEN], certificates: () => store };
+}
 server.addService(
-  httpProxyService({ upstreamPeer: () => peer }, { listen: [process.env.LISTEN], accessLog: false }),
+  httpProxyService(
+    { upstreamPeer: () => peer },
+    { listen: tls === undefined ? [process.env.LISTEN] : [], tls, accessLog: false },
+  ),
 );
 await server.run();

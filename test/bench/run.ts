@@ -172,6 +172,7 @@ export function wrk(
   seconds: number,
   headers: string[] = [],
   connections = CONNECTIONS,
+  scheme: 'http' | 'https' = 'http',
 ): WrkResult {
   const headerArgs = headers.flatMap((h) => ['-H', h]);
   const out = execFileSync(
@@ -185,7 +186,7 @@ export function wrk(
       `-d${seconds}s`,
       '--latency',
       ...headerArgs,
-      `http://127.0.0.1:${port}/`,
+      `${scheme}://127.0.0.1:${port}/`,
     ],
     {
       encoding: 'utf8',
