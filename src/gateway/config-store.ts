@@ -6,8 +6,9 @@ import type { Logger } from '../observability/index.ts';
 import { validateObjects, type Backend, type PorticoObject, type Route } from '../routing/index.ts';
 import { CertificateEntryCache, sharedTicketKeys } from '../tls/index.ts';
 import { compileCertificates, routeTlsFileKeys } from './certificates.ts';
-import type { Endpoint } from '../lb/index.ts';
 import { HealthMonitor } from './health-monitor.ts';
+import { dnsNamesOf } from './runtime.ts';
+import { DnsDiscovery, sameAddresses, type DnsDiscoveryOptions, type Endpoint } from '../lb/index.ts';
 import type { RouteSet } from './route-set.ts';
 import { EMPTY_ROUTE_SET, SECRET_KEY_PREFIX, secretFileKey } from './route-set.ts';
 
@@ -33,6 +34,11 @@ export interface ApplyReport {
 export interface WorkerAck {
   version: number;
   compileMs: number;
+}
+
+export interface ConfigStoreOptions {
+  /** DNS resolution of static endpoints named by DNS name (servers, TTL bounds); system resolver by default. */
+  dns?: Omit<DnsDiscoveryOptions, 'onChange' | 'onError'>;
 }
 
 /** How the store reaches workers; `Server` provides it (broadcast over IPC, or locally with no workers). */
@@ -69,15 +75,32 @@ export class ConfigStore {
   /** Checked certificates, kept across versions so unchanged ones are not parsed again. */
   readonly #certificates = new CertificateEntryCache(sharedTicketKeys());
 
-  constructor(channel: SnapshotChannel, logger: Logger) {
+  /** Keeps the DNS names of static endpoints resolved; see `dnsNamesOf`. */
+  readonly #dns: DnsDiscovery;
+  /** True once a data plane asked for tables: only then is anything probed or resolved. */
+  #serving = false;
+
+  constructor(channel: SnapshotChannel, logger: Logger, options: ConfigStoreOptions = {}) {
     this.#channel = channel;
     this.#logger = logger;
     this.health = new HealthMonitor(channel, logger.child({ component: 'health' }));
+    this.#dns = new DnsDiscovery({
+      ...options.dns,
+      onChange: (name, answer) => {
+        if (!sameAddresses(this.#current.resolved[name], answer.addresses)) void this.#publish();
+      },
+      onError: (name, error) =>
+        logger.warn({ name, err: error.message }, 'DNS lookup failed; keeping the last addresses'),
+    });
     channel.onMessage('routeset-request', (_body, workerId) => {
       this.#acks.delete(workerId);
       if (this.#current.version > 0) channel.broadcast('routeset', this.#current);
       this.health.activate();
       this.health.rebroadcast();
+      if (!this.#serving) {
+        this.#serving = true;
+        void this.#dns.track(dnsNamesOf(this.#current.backends));
+      }
     });
     channel.onMessage('routeset-ack', (body, workerId) => this.#onAck(workerId, body as WorkerAck));
   }
@@ -103,6 +126,7 @@ export class ConfigStore {
   /** Stops the health checks (their timers are unref'd, so this matters only to embedders and tests). */
   close(): void {
     this.health.stop();
+    this.#dns.close();
   }
 
   /** True when every worker serves the current version. */
@@ -185,6 +209,14 @@ export class ConfigStore {
     addSecretFiles(result.routes, result.backends, this.#secrets, files, fileErrors);
     // The same check every worker makes, so a Route whose certificate cannot be served says why.
     fileErrors.push(...compileCertificates(result.routes, files, this.#certificates).errors);
+    const names = dnsNamesOf(result.backends);
+    // New names are looked up before this version goes out, so it carries their addresses.
+    if (this.#serving) await this.#dns.track(names);
+    const resolved: Record<string, readonly string[]> = {};
+    for (const name of names) {
+      const answer = this.#dns.answer(name);
+      if (answer !== undefined) resolved[name] = answer.addresses;
+    }
     const version = this.#current.version + 1;
     this.#current = Object.freeze({
       version,
@@ -192,6 +224,7 @@ export class ConfigStore {
       backends: result.backends,
       files,
       discovered: this.#discovered,
+      resolved,
     });
     const report: ApplyReport = {
       version,

@@ -17,6 +17,8 @@ export interface RouteSet {
   readonly files: Readonly<Record<string, string>>;
   /** Endpoints discovered for Backends that name a Service, by `namespace/name`. */
   readonly discovered: Readonly<Record<string, readonly Endpoint[]>>;
+  /** Addresses of the DNS names static endpoints use, by name; a name not here is dialled as is. */
+  readonly resolved: Readonly<Record<string, readonly string[]>>;
 }
 
 export const EMPTY_ROUTE_SET: RouteSet = Object.freeze({
@@ -25,6 +27,7 @@ export const EMPTY_ROUTE_SET: RouteSet = Object.freeze({
   backends: [],
   files: {},
   discovered: {},
+  resolved: {},
 });
 
 /** How {@link secretFileKey}s start; file paths never do (they are absolute or relative paths). */

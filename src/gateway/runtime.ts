@@ -1,5 +1,5 @@
 import { ConfigError, type FieldError } from '../errors.ts';
-import { createSelector, type Endpoint, type Selector } from '../lb/index.ts';
+import { createSelector, isDnsName, type Endpoint, type Selector } from '../lb/index.ts';
 import { compileRouteTable, type Backend, type RouteTable } from '../routing/index.ts';
 import { HttpPeer, clientCertificateFromPem, type HttpPeerOptions } from '../upstream/index.ts';
 import type { CertificateEntryCache, CertificateStore } from '../tls/index.ts';
@@ -69,18 +69,31 @@ export function backendIdOf(backend: Backend): string {
   return `${backend.metadata.namespace ?? 'default'}/${backend.metadata.name}`;
 }
 
-/** A Backend's endpoints: its static list, else what discovery found for it (maybe none). */
-export function backendEndpoints(id: string, backend: Backend, set: RouteSet): readonly Endpoint[] {
-  return (
-    backend.spec.endpoints?.map((e) => ({
-      id: `${e.address}:${e.port}`,
-      address: e.address,
-      port: e.port,
-      weight: e.weight,
-    })) ??
-    set.discovered[id] ??
-    []
-  );
+/** An endpoint as the gateway dials it; `name` is the DNS name its address was resolved from. */
+export interface GatewayEndpoint extends Endpoint {
+  readonly name?: string;
+}
+
+/**
+ * A Backend's endpoints: its static list — a DNS name there stands for every address it resolved
+ * to, each with the endpoint's weight — else what discovery found for it (maybe none).
+ */
+export function backendEndpoints(id: string, backend: Backend, set: RouteSet): readonly GatewayEndpoint[] {
+  const endpoints = backend.spec.endpoints;
+  if (endpoints === undefined) return set.discovered[id] ?? [];
+  return endpoints.flatMap(({ address, port, weight }) => {
+    const addresses = set.resolved[address];
+    if (addresses === undefined) return [{ id: `${address}:${port}`, address, port, weight }];
+    return addresses.map((ip) => ({ id: `${ip}:${port}`, address: ip, port, weight, name: address }));
+  });
+}
+
+/** Backends' static endpoints named by DNS name rather than IP: what the primary keeps resolved. */
+export function dnsNamesOf(backends: readonly Backend[]): Set<string> {
+  const names = new Set<string>();
+  for (const backend of backends)
+    for (const e of backend.spec.endpoints ?? []) if (isDnsName(e.address)) names.add(e.address);
+  return names;
 }
 
 function buildBackend(id: string, backend: Backend, set: RouteSet): BackendRuntime {
@@ -91,6 +104,8 @@ function buildBackend(id: string, backend: Backend, set: RouteSet): BackendRunti
     (e) =>
       new HttpPeer({
         ...base,
+        // A resolved address still presents (and verifies) the name it was resolved from.
+        sni: base.tls === true ? (base.sni ?? e.name) : undefined,
         address: e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`,
       }),
   );

@@ -17,6 +17,7 @@ export {
   type HealthListener,
   type HealthSnapshot,
 } from './health.ts';
+export { DnsDiscovery, isDnsName, sameAddresses, type DnsAnswer, type DnsDiscoveryOptions } from './dns.ts';
 export { OutlierDetector, type AttemptResult, type OutlierOptions, type RecordOutcome } from './outlier.ts';
 export {
   RetryBudget,
