@@ -23,6 +23,7 @@ export type {
   MaybePromise,
   RequestFilterResult,
   ConnectFailureDecision,
+  ResponseRetryDecision,
   UpstreamRequest,
   HttpProxyServiceOptions,
   TlsListenOptions,

@@ -151,8 +151,9 @@ export class ControllerCache {
       add(name, tls?.clientCertSecretRef);
     }
     for (const [name, { obj: r }] of this.#objects.Route) {
-      const tls = (r as { spec?: { tls?: { certificateRefs?: unknown; clientValidation?: { caSecretRef?: unknown } } } })
-        .spec?.tls;
+      const tls = (
+        r as { spec?: { tls?: { certificateRefs?: unknown; clientValidation?: { caSecretRef?: unknown } } } }
+      ).spec?.tls;
       if (Array.isArray(tls?.certificateRefs)) for (const ref of tls.certificateRefs) add(name, ref);
       add(name, tls?.clientValidation?.caSecretRef);
     }

@@ -2,7 +2,7 @@ import type { MessageChannel } from '../server/service.ts';
 import { splitPathAndQuery } from '../http.ts';
 import { HttpCache } from '../cache/index.ts';
 import { InvalidArgumentError, PorticoError } from '../errors.ts';
-import { RetryPolicy, classifyFailure, hashKey, type AttemptResult } from '../lb/index.ts';
+import { RetryPolicy, classifyFailure, hashKey, type AttemptResult, type RetryOn } from '../lb/index.ts';
 import {
   respondError,
   type ProxyHttp,
@@ -11,6 +11,7 @@ import {
   type UpstreamRequest,
   type RequestFilterResult,
   type ConnectFailureDecision,
+  type ResponseRetryDecision,
   type CacheSettings,
 } from '../proxy/index.ts';
 import {
@@ -267,13 +268,39 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
     ctx: GatewayCtx,
     error: PorticoError,
   ): ConnectFailureDecision {
+    return this.#retryAfter(session, ctx, classifyFailure(error), attemptResult(error));
+  }
+
+  /**
+   * A 502, 503 or 504 from the upstream is retried on another endpoint when the rule's `retry.retryOn`
+   * names that status (never by default: the upstream answered, and only the rule knows whether a
+   * second answer could differ). The 5xx was already recorded by `upstreamResponseFilter`.
+   */
+  retryResponse(session: Session, response: ResponseHeader, ctx: GatewayCtx): ResponseRetryDecision {
+    const failure = classifyFailure(response.status);
+    if (failure === undefined || ctx.match!.rule.retry?.retryOn.includes(failure) !== true) return 'proceed';
+    return this.#retryAfter(session, ctx, failure, undefined) === 'retry' ? 'retry' : 'proceed';
+  }
+
+  /**
+   * After a failed attempt: ends the endpoint's in-flight count, records `result` with the outlier
+   * detector (unless already recorded), and decides on a retry by policy, untried endpoints and budget.
+   */
+  #retryAfter(
+    session: Session,
+    ctx: GatewayCtx,
+    failure: RetryOn | undefined,
+    result: AttemptResult | undefined,
+  ): ConnectFailureDecision {
     const backend = ctx.backend!;
     const lb = ctx.lb;
     const index = this.#release(ctx);
     if (index >= 0) {
       (ctx.failed ??= []).push(index);
-      lb?.record(backend.gate, index, attemptResult(error));
-      ctx.recorded = true;
+      if (result !== undefined) {
+        lb?.record(backend.gate, index, result);
+        ctx.recorded = true;
+      }
     }
     if (ctx.retrying) {
       lb?.budget.retryFinished();
@@ -281,7 +308,7 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
     }
     if ((ctx.failed?.length ?? 0) >= backend.peers.length) return 'fail';
     const decision = this.#retryPolicy(ctx.match!.rule.retry).canRetry(
-      { method: session.method, failure: classifyFailure(error), attempts: session.attempt },
+      { method: session.method, failure, attempts: session.attempt },
       lb?.budget,
     );
     if (decision !== 'retry') {

@@ -155,6 +155,8 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
   cacheFlow: CacheFlow | undefined;
   #hasBody: boolean;
   #requestStarted = false;
+  /** `retryResponse` refused this attempt's response: its body is read and dropped, then a retry. */
+  #discarding = false;
   #responseStarted = false;
   #finished = false;
   #attemptTimer: NodeJS.Timeout | undefined;
@@ -265,6 +267,15 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     const flow = this.cacheFlow;
     try {
       proxy.upstreamResponseFilter?.(session, response, this.ctx);
+      if (
+        proxy.retryResponse !== undefined &&
+        !this.#hasBody &&
+        session.attempt < this.engine.maxAttempts &&
+        proxy.retryResponse(session, response, this.ctx) === 'retry'
+      ) {
+        this.#discarding = true;
+        return;
+      }
       if (flow !== undefined && this.#cacheResponse(flow, response) === 'local') return;
       proxy.responseFilter?.(session, response, this.ctx);
     } catch (error) {
@@ -279,6 +290,7 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#discarding) return;
     const flow = this.cacheFlow;
     if (flow !== undefined) {
       if (flow.local !== 'none') return;
@@ -301,6 +313,7 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     _controller: Dispatcher.DispatchController,
     trailers: Record<string, string | string[]>,
   ): void {
+    if (this.#discarding) return this.#retryDiscarded();
     const flow = this.cacheFlow;
     if (flow !== undefined && flow.local !== 'none') return this.#cacheLocalEnd(flow);
     const { proxy } = this.engine;
@@ -323,6 +336,8 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     clearTimeout(this.#attemptTimer);
     this.controller = undefined;
     if (this.#finished) return;
+    // The response was being thrown away for a retry anyway; its connection failing changes nothing.
+    if (this.#discarding) return this.#retryDiscarded();
     const session = this.session;
     const peer = session.peer!;
     const failure = classifyUpstreamError(error, peer.toString(), !this.#responseStarted);
@@ -337,6 +352,17 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
       return;
     }
     this.fail(failure);
+  }
+
+  /** The response `retryResponse` refused is gone: the next attempt, on another peer if it can. */
+  #retryDiscarded(): void {
+    this.#discarding = false;
+    this.#responseStarted = false;
+    this.controller = undefined;
+    const session = this.session;
+    session.triedPeers.push(session.peer!);
+    session.attempt++;
+    this.attempt().catch((e: unknown) => this.fail(toPorticoError(e, 'HOOK_FAILED')));
   }
 
   /** A request opted into a cache: invalidate, serve from the cache, or fill it through the lock. */

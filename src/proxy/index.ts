@@ -3,6 +3,7 @@ export type {
   MaybePromise,
   RequestFilterResult,
   ConnectFailureDecision,
+  ResponseRetryDecision,
   UpstreamRequest,
   CacheSettings,
   CacheHitDecision,

@@ -13,6 +13,9 @@ export type RequestFilterResult = 'continue' | 'responded';
 /** What {@link ProxyHttp.failToConnect} decided: try `upstreamPeer` again, or give up with this error. */
 export type ConnectFailureDecision = 'retry' | 'fail';
 
+/** What {@link ProxyHttp.retryResponse} decided: try `upstreamPeer` again, or send this response on. */
+export type ResponseRetryDecision = 'retry' | 'proceed';
+
 /** What {@link ProxyHttp.cacheHitFilter} decided about a usable stored response. */
 export type CacheHitDecision = 'serve' | 'bypass';
 
@@ -55,7 +58,8 @@ export interface UpstreamRequest {
  * goes upstream as above, with `responseCacheFilter` between `upstreamResponseFilter` and `responseFilter`.
  * See docs/cache.md for the whole picture.
  *
- * with `failToConnect` (per failed attempt), then `upstreamPeer` again on retry; `errorWhileProxy` once the
+ * Failures branch off: `failToConnect` per failed attempt, or `retryResponse` for a response not to be
+ * sent on (a 503, say), then `upstreamPeer` again on retry; `errorWhileProxy` once the
  * response has started; `failToProxy` when the request fails before it. Every request, however it ends,
  * reaches `logging` exactly once. A hook that throws or rejects fails the request (500, source `internal`); it
  * never crashes the worker.
@@ -132,6 +136,17 @@ export interface ProxyHttp<CTX = unknown> {
    * excepted), before `responseFilter`. Changes here are what a cache would store. Default: nothing.
    */
   upstreamResponseFilter?(session: Session, response: ResponseHeader, ctx: CTX): void;
+
+  /**
+   * Runs once per response, synchronously, right after `upstreamResponseFilter` — only for requests
+   * without a body (nothing to send again) that have attempts left (`maxAttempts`). Answer `'retry'`
+   * to throw this response away and call `upstreamPeer` again, as for a failed connection: the
+   * response body is read to its end and dropped, so the upstream connection stays reusable, and the
+   * peer joins `session.triedPeers`. Nothing of a discarded response reaches the client, the cache or
+   * `responseFilter`. Envoy's `retry_on: 5xx` and nginx's `proxy_next_upstream http_503` are built on
+   * this. Default: absent (every response is sent on).
+   */
+  retryResponse?(session: Session, response: ResponseHeader, ctx: CTX): ResponseRetryDecision;
 
   /**
    * Runs once, synchronously, just before a response's headers go downstream: an upstream response

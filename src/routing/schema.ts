@@ -267,8 +267,8 @@ export const RETRY_ON = ['connect-failure', 'reset', '502', '503', '504'] as con
 
 /**
  * Per-rule retries of failed upstream attempts, each on another endpoint, within a per-worker retry
- * budget. Absent: `{ attempts: 2, retryOn: [connect-failure, reset] }`. The status values (502, 503,
- * 504) are reserved: retrying after a response needs engine support, and validation rejects them.
+ * budget. Absent: `{ attempts: 2, retryOn: [connect-failure, reset] }`. A listed status (502, 503,
+ * 504) throws that response away and asks another endpoint (only for requests without a body).
  */
 export const RouteRetry = Type.Object(
   {
@@ -282,7 +282,7 @@ export const RouteRetry = Type.Object(
       maxItems: 5,
       default: ['connect-failure', 'reset'],
       description:
-        'Failures to retry. 502, 503 and 504 are reserved (retrying after a response needs engine support) and rejected for now.',
+        'Failures to retry: connect-failure, reset (closed before any response byte), and the statuses 502, 503, 504 (the response is dropped and another endpoint asked).',
     }),
     allowNonIdempotent: Type.Boolean({
       default: false,

@@ -241,14 +241,6 @@ function checkRule(rule: RouteRule, path: string, report: Report): void {
     report(`${path}.timeouts.backendRequest`, 'cannot be longer than the request timeout', 'InvalidField');
   }
   checkDuration(rule.cache?.defaultTtl, `${path}.cache.defaultTtl`, report);
-  rule.retry?.retryOn.forEach((failure, j) => {
-    if (failure === '502' || failure === '503' || failure === '504')
-      report(
-        `${path}.retry.retryOn[${j}]`,
-        `retrying on a ${failure} response is not supported yet: the proxy engine retries only before a response arrives`,
-        'UnsupportedValue',
-      );
-  });
 }
 
 function checkRouteTls(tls: NonNullable<Route['spec']['tls']>, report: Report): void {

@@ -12,11 +12,7 @@ export interface PemKeyPair {
  * it, and it is valid now. Throws a PorticoError `INVALID_CONFIG` whose message names `origin` (the
  * Secret or files it came from) and says exactly what is wrong.
  */
-export function checkServerCertificate(
-  pair: PemKeyPair,
-  origin: string,
-  now = Date.now(),
-): void {
+export function checkServerCertificate(pair: PemKeyPair, origin: string, now = Date.now()): void {
   let leaf: X509Certificate;
   try {
     leaf = new X509Certificate(pair.cert);

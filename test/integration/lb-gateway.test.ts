@@ -125,6 +125,76 @@ describe('gateway load balancing (in process)', () => {
     }
   });
 
+  test('a 503 listed in retryOn goes to another endpoint; the client never sees it', async () => {
+    const good = await startOrigin((_req, res) => res.end('good'));
+    let busyConnections = 0;
+    const busy = await startOrigin((_req, res) => {
+      // A body large enough to span several reads: it must be drained, not sent on.
+      res.writeHead(503, { 'content-type': 'text/plain' });
+      res.end('x'.repeat(100_000));
+    });
+    busy.server.on('connection', () => busyConnections++);
+    const gw = await startGateway(
+      backendYaml('retry503', [busy.address, good.address]) +
+        backendYaml('plain', [busy.address, good.address]) +
+        routeYaml(`    - matches: [{ path: { type: PathPrefix, value: /plain } }]
+      backendRefs: [{ name: plain }]
+    - retry: { attempts: 2, retryOn: [connect-failure, "503"] }
+      backendRefs: [{ name: retry503 }]
+`),
+      // Keep the 503 endpoint in rotation: this test is about retries, not ejection.
+      { outlier: { consecutive5xx: 1_000 } },
+    );
+    try {
+      for (let i = 0; i < 10; i++) {
+        const res = await onHost(gw.url);
+        assert.equal(res.status, 200);
+        assert.equal(res.body.toString(), 'good');
+      }
+      assert.ok(busy.requests >= 4, `the 503 endpoint was asked (${busy.requests} times)`);
+      assert.ok(busyConnections <= 2, `drained 503 bodies keep its connection reusable (${busyConnections})`);
+      assert.ok(gw.holder.lb.backend('default/retry503')!.retries >= 4);
+
+      const plain: number[] = [];
+      for (let i = 0; i < 6; i++) plain.push((await onHost(gw.url, '/plain')).status);
+      assert.ok(plain.includes(503), `without "503" in retryOn the 503 is sent on: ${plain.join()}`);
+      // A request with a body is never sent twice.
+      const posts: number[] = [];
+      for (let i = 0; i < 6; i++)
+        posts.push(
+          (await get(`${gw.url}/`, { method: 'PUT', body: 'x', headers: { host: 'lb.example' } })).status,
+        );
+      assert.ok(posts.includes(503), `a PUT with a body is not retried: ${posts.join()}`);
+    } finally {
+      await gw.stop();
+      await good.close();
+      await busy.close();
+    }
+  });
+
+  test('when every endpoint answers 503, the client gets the last 503 as sent', async () => {
+    const busy = await startOrigin((_req, res) => {
+      res.writeHead(503, { 'retry-after': '7' });
+      res.end('busy');
+    });
+    const gw = await startGateway(
+      backendYaml('allbusy', [busy.address]) +
+        routeYaml(`    - retry: { attempts: 3, retryOn: ["503"] }
+      backendRefs: [{ name: allbusy }]
+`),
+    );
+    try {
+      const res = await onHost(gw.url);
+      assert.equal(res.status, 503);
+      assert.equal(res.headers['retry-after'], '7');
+      assert.equal(res.body.toString(), 'busy');
+      assert.equal(busy.requests, 1, 'one endpoint, tried once: nothing untried to retry on');
+    } finally {
+      await gw.stop();
+      await busy.close();
+    }
+  });
+
   test('the retry budget refuses retries beyond max(3, 20% of active requests)', async () => {
     const held: Array<() => void> = [];
     let hold = true;

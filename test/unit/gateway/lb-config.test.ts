@@ -35,16 +35,15 @@ test('Route rule retry: defaults applied, compiled, shown by explain', () => {
   assert.deepEqual(e.backends?.[0]?.health, [{ endpoint: '127.0.0.1:1', state: 'unchecked' }]);
 });
 
-test('retryOn 502/503/504 is rejected as UnsupportedValue, naming the field', () => {
+test('retryOn takes 502/503/504 next to connect-failure and reset', () => {
   const result = validateObjects(
     parseDocuments(
       backendYaml('b', ['127.0.0.1:1']) + route('retry: { retryOn: [reset, "503"] }\n      '),
       't',
     ),
   );
-  const errors = result.rejected[0]!.errors;
-  assert.equal(errors[0]!.path, 'spec.rules[0].retry.retryOn[1]');
-  assert.equal(errors[0]!.reason, 'UnsupportedValue');
+  assert.deepEqual(result.rejected, []);
+  assert.deepEqual(result.routes[0]!.spec.rules[0]!.retry?.retryOn, ['reset', '503']);
 });
 
 test('health check options: HTTP over TLS for an HTTPS Backend, with its SNI, verify and CA', () => {
