@@ -36,10 +36,17 @@ export class BodyCollector {
     return this.#state;
   }
 
-  /** The whole body, concatenated once; `undefined` when it grew too large to store. */
+  /**
+   * The whole body, copied once into memory of its own; `undefined` when it grew too large to store.
+   * Not `Buffer.concat`: a body under 4 KiB would be a slice of node's shared 8 KiB pool, and one
+   * stored slice keeps the whole slab alive — with small bodies, several times the bytes the cache
+   * accounts for.
+   */
   finish(): Buffer | undefined {
     if (this.#state === 'too-large') return undefined;
-    const body = Buffer.concat(this.#chunks, this.#bytes);
+    const body = Buffer.allocUnsafeSlow(this.#bytes);
+    let offset = 0;
+    for (const chunk of this.#chunks) offset += chunk.copy(body, offset);
     this.#chunks = [];
     return body;
   }
