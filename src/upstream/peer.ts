@@ -50,7 +50,7 @@ async function readPem(file: string): Promise<string> {
   }
 }
 
-/** Upstream timeouts in milliseconds. `0` disables one. */
+/** Upstream timeouts in milliseconds. `0` disables `connect` or `read`; `idle` must be positive. */
 export interface PeerTimeouts {
   /** TCP + TLS handshake. Default 5 000. */
   connect: number;
@@ -215,5 +215,8 @@ function validateTimeouts(timeouts: PeerTimeouts): PeerTimeouts {
       throw new InvalidArgumentError(`timeouts.${name}`, 'must be a non-negative number of milliseconds');
     }
   }
+  // A pooled connection must close before the upstream closes it (the keep-alive race): never "no limit".
+  if (timeouts.idle === 0)
+    throw new InvalidArgumentError('timeouts.idle', 'must be a positive number of milliseconds');
   return Object.freeze(timeouts);
 }

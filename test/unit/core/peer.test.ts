@@ -17,6 +17,7 @@ test('HttpPeer rejects bad options with an error naming the option', () => {
     [{ address: 'h:99999' }, 'address'],
     [{ address: 'unix:' }, 'address'],
     [{ address: 'h:1', timeouts: { connect: -1 } }, 'timeouts.connect'],
+    [{ address: 'h:1', timeouts: { idle: 0 } }, 'timeouts.idle'],
     [{ address: 'h:1', maxConnections: 0 }, 'maxConnections'],
     [{ address: 'h:1', sni: 'x' }, 'tls'],
     [{ address: 'h:1', alpn: 'h3' }, 'alpn'],
