@@ -16,11 +16,12 @@ import type { Endpoint } from '../lb/index.ts';
 import type { Logger } from '../observability/index.ts';
 import type { BackgroundService } from '../server/index.ts';
 import { ControllerCache, type CachedKind } from './cache.ts';
-import { desiredStatuses, type DesiredStatus } from './conditions.ts';
+import { desiredStatuses } from './conditions.ts';
 import { Debouncer } from './debounce.ts';
 import { EventRecorder } from './events.ts';
 import type { KubeClients, KubeObject } from './kube.ts';
 import { LeaderElector } from './leader.ts';
+import { MemoryRelease } from './memory.ts';
 import { Reflector, type ListResult, type ReflectorHandler } from './reflector.ts';
 import { StatusWriter } from './status-writer.ts';
 
@@ -69,7 +70,12 @@ export class KubernetesController implements BackgroundService {
   readonly #leader: LeaderElector;
   readonly #reflectors: Reflector[] = [];
   readonly #secretReflectors = new Map<string, Reflector>();
-  #lastStatuses: DesiredStatus[] = [];
+  readonly #memory: MemoryRelease;
+  /**
+   * The newest served report and the generation of every object in it: what the leader writes, and what
+   * a replica that becomes leader writes. Kept as is, not as 10,000 desired statuses a follower never needs.
+   */
+  #served: { report: ApplyReport; generations: ReadonlyMap<string, number> } | undefined;
   #lastReport: ApplyReport | undefined;
   #ready = false;
   #stopped = false;
@@ -79,6 +85,7 @@ export class KubernetesController implements BackgroundService {
   constructor(options: ControllerOptions) {
     this.#o = options;
     const { clients, logger } = options;
+    this.#memory = new MemoryRelease(logger);
     this.#debouncer = new Debouncer(
       () => this.#rebuild(),
       logger,
@@ -98,7 +105,7 @@ export class KubernetesController implements BackgroundService {
       retryIntervalMs: options.lease.retryIntervalMs,
       onChange: (leader) => {
         this.#status.setLeader(leader);
-        if (leader) this.#status.enqueue(this.#lastStatuses);
+        this.#writeStatuses();
       },
     });
   }
@@ -186,6 +193,7 @@ export class KubernetesController implements BackgroundService {
     await Promise.all([...this.#reflectors, ...this.#secretReflectors.values()].map((r) => r.stop()));
     await this.#debouncer.stop();
     await this.#leader.stop();
+    this.#memory.stop();
   }
 
   #reflector(
@@ -216,7 +224,9 @@ export class KubernetesController implements BackgroundService {
     };
   }
 
+  /** Every list and watch event ends up here, so it is also where a burst of work starts. */
   #changed(affectsRouting: boolean): void {
+    this.#memory.soon();
     if (affectsRouting || (this.#deferred && this.#allSynced())) this.#debouncer.trigger();
   }
 
@@ -285,11 +295,19 @@ export class KubernetesController implements BackgroundService {
         { version: report.version, objects: generations.size },
         'first Kubernetes sync served',
       );
+      // The first sync is the largest burst there is: its memory goes back now, not after the delay.
+      void this.#memory.now();
     }
     // Only the newest report's statuses are kept for a new leader to write.
     if (this.#lastReport !== undefined && this.#lastReport.version > report.version) return;
-    this.#lastStatuses = desiredStatuses(report, generations, true);
-    this.#status.enqueue(this.#lastStatuses);
+    this.#served = { report, generations };
+    this.#writeStatuses();
+  }
+
+  /** Queues the served report's conditions, on the leader only. */
+  #writeStatuses(): void {
+    if (this.#served === undefined || !this.#leader.isLeader) return;
+    this.#status.enqueue(desiredStatuses(this.#served.report, this.#served.generations, true));
   }
 }
 

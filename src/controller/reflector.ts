@@ -102,13 +102,7 @@ export class Reflector {
     while (!this.#stopped) {
       try {
         if (needList) {
-          const list = await this.#o.list();
-          if (this.#stopped) return;
-          this.#resourceVersion = list.metadata?.resourceVersion ?? '';
-          this.#synced = true; // before the handler runs: it may ask whether every reflector has synced
-          this.#o.handler.replace(list.items);
-          this.#relists++;
-          this.#failures = 0;
+          if (!(await this.#list())) return;
           listedAt = Date.now();
           needList = false;
         }
@@ -131,6 +125,22 @@ export class Reflector {
         await this.#sleep(delay);
       }
     }
+  }
+
+  /**
+   * Lists and hands the items over; false when stopped meanwhile. A method of its own so that the list
+   * goes with its frame: held in `#loop`'s, it stayed reachable for as long as the next watch ran (up to
+   * the resync), every object as received with its managedFields: 24 MB with 10,000 Routes.
+   */
+  async #list(): Promise<boolean> {
+    const list = await this.#o.list();
+    if (this.#stopped) return false;
+    this.#resourceVersion = list.metadata?.resourceVersion ?? '';
+    this.#synced = true; // before the handler runs: it may ask whether every reflector has synced
+    this.#o.handler.replace(list.items);
+    this.#relists++;
+    this.#failures = 0;
+    return true;
   }
 
   /** One watch connection; resolves when it ends normally (or for a resync), rejects on failure. */

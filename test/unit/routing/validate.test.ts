@@ -230,3 +230,13 @@ test('validation does not modify its input', () => {
   validateObjects([doc]);
   assert.deepEqual(doc, before);
 });
+
+test('a document defaults change nothing in is accepted as it is, not copied (issue #5)', () => {
+  const defaulted = structuredClone(
+    validateObjects([routeDoc('shop', { rules: [{ backendRefs: [{ name: 'x' }] }] })]).routes[0]!,
+  );
+  const result = validateObjects([defaulted]);
+  assert.equal(result.routes[0], defaulted);
+  assert.equal(Object.isFrozen(defaulted), false, "the caller's object is left as it was");
+  assert.equal(validateObjects([defaulted]).routes[0], defaulted, 'and remembered');
+});
