@@ -93,6 +93,11 @@ export class EndpointGate {
     return index;
   }
 
+  /** Whether endpoint `index` may take a request now: healthy and not ejected. */
+  usable(index: number): boolean {
+    return this.#down === 0 || this.#isUsable(index);
+  }
+
   /** The endpoint's state in this gate (for explain and tests). */
   condition(index: number): EndpointCondition {
     const flags = this.#flags[index] ?? 0;

@@ -2,7 +2,14 @@ import type { MessageChannel } from '../server/service.ts';
 import { splitPathAndQuery } from '../http.ts';
 import { HttpCache } from '../cache/index.ts';
 import { InvalidArgumentError, PorticoError } from '../errors.ts';
-import { RetryPolicy, classifyFailure, hashKey, type AttemptResult, type RetryOn } from '../lb/index.ts';
+import {
+  RetryPolicy,
+  classifyFailure,
+  cookieValue,
+  hashKey,
+  type AttemptResult,
+  type RetryOn,
+} from '../lb/index.ts';
 import {
   respondError,
   type ProxyHttp,
@@ -17,6 +24,7 @@ import {
 import {
   applyHeaderModifier,
   pickBackend,
+  queryParam,
   redirectResponse,
   rewritePath,
   type MatchResult,
@@ -68,6 +76,8 @@ export interface GatewayCtx {
   retrying: boolean;
   /** The current attempt's result has been recorded with the outlier detector. */
   recorded: boolean;
+  /** Endpoint index the response's session cookie pins the client to; -1 when the cookie is right already. */
+  pinTo: number;
 }
 
 /** Without a rule `retry`: 2 attempts on connect failures and resets before a response (Envoy-like). */
@@ -156,6 +166,7 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
       lb: undefined,
       retrying: false,
       recorded: false,
+      pinTo: -1,
     };
   }
 
@@ -211,8 +222,7 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
       ctx.lb = gate.state;
       ctx.lb.budget.requestStarted();
     }
-    const key = backend.hashOn === undefined ? undefined : hashInput(backend.hashOn, session);
-    const index = gate.pick(backend.selector, key, ctx.failed);
+    const index = this.#pick(session, ctx, backend);
     if (index < 0) {
       throw new PorticoError('NO_UPSTREAM', `Backend ${backend.id} has no usable endpoint`, {
         source: 'upstream',
@@ -222,6 +232,25 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
     ctx.recorded = false;
     backend.selector.onStart(index);
     return backend.peers[index]!;
+  }
+
+  /**
+   * With session persistence, the endpoint the client's cookie names while it is usable; else (and on
+   * every retry) the selector's pick, which the response's cookie then names.
+   */
+  #pick(session: Session, ctx: GatewayCtx, backend: BackendRuntime): number {
+    const affinity = backend.affinity;
+    if (affinity !== undefined && ctx.failed === undefined) {
+      const pinned = affinity.endpointFor(session.header('cookie'));
+      if (pinned >= 0 && backend.gate.usable(pinned)) {
+        ctx.pinTo = -1;
+        return pinned;
+      }
+    }
+    const key = backend.hashOn === undefined ? undefined : hashInput(backend.hashOn, session);
+    const index = backend.gate.pick(backend.selector, key, ctx.failed);
+    if (affinity !== undefined) ctx.pinTo = index;
+    return index;
   }
 
   upstreamRequestFilter(session: Session, request: UpstreamRequest, ctx: GatewayCtx): void {
@@ -253,9 +282,11 @@ export class GatewayProxy implements ProxyHttp<GatewayCtx> {
     ctx.recorded = true;
   }
 
-  responseFilter(_session: Session, response: ResponseHeader, ctx: GatewayCtx): void {
+  responseFilter(session: Session, response: ResponseHeader, ctx: GatewayCtx): void {
     const modifier = ctx.match!.rule.responseHeaders;
     if (modifier !== undefined) applyHeaderModifier(modifier, response);
+    if (ctx.pinTo >= 0)
+      response.append('set-cookie', ctx.backend!.affinity!.setCookie(ctx.pinTo, session.secure));
   }
 
   /**
@@ -394,21 +425,14 @@ function hashInput(hashOn: NonNullable<BackendRuntime['hashOn']>, session: Sessi
     case 'Header':
       return hashKey(session.header(hashOn.name!) ?? '');
     case 'Cookie':
-      return hashKey(cookie(session.header('cookie'), hashOn.name!) ?? '');
+      return hashKey(cookieValue(session.header('cookie'), hashOn.name!) ?? '');
+    case 'QueryParameter':
+      return hashKey(queryParam(splitPathAndQuery(session.path)[1], hashOn.name!) ?? '');
     case 'SourceIP':
       return hashKey(session.clientAddress);
     case 'Path':
       return hashKey(splitPathAndQuery(session.path)[0]);
   }
-}
-
-function cookie(header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined;
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=');
-    if (eq > 0 && part.slice(0, eq).trim() === name) return part.slice(eq + 1).trim();
-  }
-  return undefined;
 }
 
 /** How the cache service talks to the primary; `Server` provides it. */

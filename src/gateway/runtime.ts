@@ -1,6 +1,6 @@
 import { ConfigError, type FieldError } from '../errors.ts';
-import { createSelector, isDnsName, type Endpoint, type Selector } from '../lb/index.ts';
-import { compileRouteTable, type Backend, type RouteTable } from '../routing/index.ts';
+import { SessionAffinity, createSelector, isDnsName, type Endpoint, type Selector } from '../lb/index.ts';
+import { compileRouteTable, parseDuration, type Backend, type RouteTable } from '../routing/index.ts';
 import { HttpPeer, clientCertificateFromPem, type HttpPeerOptions } from '../upstream/index.ts';
 import type { CertificateEntryCache, CertificateStore } from '../tls/index.ts';
 import { compileCertificates } from './certificates.ts';
@@ -15,6 +15,8 @@ export interface BackendRuntime {
   readonly peers: readonly HttpPeer[];
   readonly selector: Selector;
   readonly hashOn: HashOn | undefined;
+  /** Cookie session persistence, when the Backend asks for it. */
+  readonly affinity: SessionAffinity | undefined;
   /** Endpoint health and ejection flags for this table, filled in from the worker's kept state. */
   readonly gate: EndpointGate;
 }
@@ -111,7 +113,21 @@ function buildBackend(id: string, backend: Backend, set: RouteSet): BackendRunti
   );
   const selector = createSelector(spec.loadBalancer.policy, endpoints);
   const gate = new EndpointGate(endpoints);
-  return Object.freeze({ id, peers, selector, hashOn: spec.loadBalancer.hashOn, gate });
+  const affinity = sessionAffinity(id, endpoints, spec.loadBalancer.sessionPersistence);
+  return Object.freeze({ id, peers, selector, hashOn: spec.loadBalancer.hashOn, affinity, gate });
+}
+
+function sessionAffinity(
+  id: string,
+  endpoints: readonly Endpoint[],
+  persistence: Backend['spec']['loadBalancer']['sessionPersistence'],
+): SessionAffinity | undefined {
+  if (persistence === undefined) return undefined;
+  const timeout = persistence.absoluteTimeout;
+  return new SessionAffinity(id, endpoints, {
+    name: persistence.sessionName,
+    maxAgeSeconds: timeout === undefined ? undefined : Math.ceil(parseDuration(timeout)! / 1000),
+  });
 }
 
 function peerOptions(id: string, backend: Backend, set: RouteSet): Omit<HttpPeerOptions, 'address'> {

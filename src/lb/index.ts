@@ -9,6 +9,7 @@ export { RoundRobinSelector } from './round-robin.ts';
 export { RandomSelector } from './random.ts';
 export { LeastRequestSelector } from './least-request.ts';
 export { KetamaSelector, hashKey, POINTS_PER_WEIGHT } from './ketama.ts';
+export { SessionAffinity, cookieValue, type SessionCookieOptions } from './affinity.ts';
 export {
   HealthChecker,
   type HealthCheckOptions,

@@ -55,11 +55,14 @@ const PreciseHostname = Type.String({
   pattern: String.raw`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`,
 });
 
+/** An RFC 9110 token: what header names and cookie names (RFC 6265) are made of. */
+const TOKEN_PATTERN = "^[A-Za-z0-9!#$%&'*+\\-.^_`|~]+$";
+
 /** RFC 7230 token, as Gateway API's HTTPHeaderName. */
 const HeaderName = Type.String({
   minLength: 1,
   maxLength: 256,
-  pattern: "^[A-Za-z0-9!#$%&'*+\\-.^_`|~]+$",
+  pattern: TOKEN_PATTERN,
   description: 'an HTTP header name (RFC 7230 token)',
 });
 const HeaderValue = Type.String({ minLength: 1, maxLength: 4096 });
@@ -427,19 +430,58 @@ export const BackendTls = Type.Object(
 export const LB_POLICIES = ['RoundRobin', 'Random', 'LeastRequest', 'ConsistentHash'] as const;
 export const HashOn = Type.Object(
   {
-    type: StringEnum(['Header', 'Cookie', 'SourceIP', 'Path'] as const),
+    type: StringEnum(['Header', 'Cookie', 'QueryParameter', 'SourceIP', 'Path'] as const),
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   },
   {
     additionalProperties: false,
     ...cel({
-      rule: "(self.type in ['Header', 'Cookie']) == has(self.name)",
-      message: 'name is required for Header and Cookie hashing, and only for them',
+      rule: "(self.type in ['Header', 'Cookie', 'QueryParameter']) == has(self.name)",
+      message: 'name is required for Header, Cookie and QueryParameter hashing, and only for them',
     }),
   },
 );
+
+/**
+ * Gateway API's SessionPersistence (GEP-1619), cookie type: the first response names its endpoint in
+ * a cookie and later requests with it stay there while that endpoint is usable.
+ */
+export const SessionPersistence = Type.Object(
+  {
+    sessionName: Type.String({
+      minLength: 1,
+      maxLength: 128,
+      pattern: TOKEN_PATTERN,
+      default: 'portico-session',
+      description: 'the cookie name',
+    }),
+    type: StringEnum(['Cookie'] as const, { default: 'Cookie' }),
+    absoluteTimeout: Type.Optional(
+      Type.String({ ...durationOptions, description: `the cookie's Max-Age, ${DURATION_DESCRIPTION}` }),
+    ),
+    cookieConfig: Type.Optional(
+      Type.Object(
+        { lifetimeType: StringEnum(['Permanent', 'Session'] as const, { default: 'Session' }) },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  {
+    additionalProperties: false,
+    ...cel({
+      rule: "has(self.absoluteTimeout) == (has(self.cookieConfig) && self.cookieConfig.lifetimeType == 'Permanent')",
+      message:
+        'absoluteTimeout is required with cookieConfig.lifetimeType Permanent, and only with it (a Session cookie has no expiry)',
+    }),
+  },
+);
+
 export const LoadBalancer = Type.Object(
-  { policy: StringEnum(LB_POLICIES, { default: 'RoundRobin' }), hashOn: Type.Optional(HashOn) },
+  {
+    policy: StringEnum(LB_POLICIES, { default: 'RoundRobin' }),
+    hashOn: Type.Optional(HashOn),
+    sessionPersistence: Type.Optional(SessionPersistence),
+  },
   {
     additionalProperties: false,
     default: { policy: 'RoundRobin' },

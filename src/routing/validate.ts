@@ -299,14 +299,16 @@ function checkBackend(backend: Backend, report: Report): void {
   }
   if (
     lb.hashOn !== undefined &&
-    (lb.hashOn.type === 'Header' || lb.hashOn.type === 'Cookie') !== (lb.hashOn.name !== undefined)
+    (lb.hashOn.type === 'Header' || lb.hashOn.type === 'Cookie' || lb.hashOn.type === 'QueryParameter') !==
+      (lb.hashOn.name !== undefined)
   ) {
     report(
       'spec.loadBalancer.hashOn.name',
-      'required for Header and Cookie hashing, and only for them',
+      'required for Header, Cookie and QueryParameter hashing, and only for them',
       'InvalidField',
     );
   }
+  if (lb.sessionPersistence !== undefined) checkSessionPersistence(lb.sessionPersistence, report);
   const hc = spec.healthCheck;
   if (hc === undefined) return;
   checkDuration(hc.interval, 'spec.healthCheck.interval', report);
@@ -314,6 +316,24 @@ function checkBackend(backend: Backend, report: Report): void {
   if (hc.type === 'TCP' && (hc.path !== undefined || hc.expectedStatuses !== undefined)) {
     report('spec.healthCheck', 'path and expectedStatuses apply to HTTP health checks only', 'InvalidField');
   }
+}
+
+function checkSessionPersistence(
+  persistence: NonNullable<Backend['spec']['loadBalancer']['sessionPersistence']>,
+  report: Report,
+): void {
+  const path = 'spec.loadBalancer.sessionPersistence';
+  const permanent = persistence.cookieConfig?.lifetimeType === 'Permanent';
+  if ((persistence.absoluteTimeout !== undefined) !== permanent) {
+    report(
+      `${path}.absoluteTimeout`,
+      'required with cookieConfig.lifetimeType Permanent, and only with it (a Session cookie has no expiry)',
+      'InvalidField',
+    );
+  }
+  const timeout = checkDuration(persistence.absoluteTimeout, `${path}.absoluteTimeout`, report);
+  if (timeout !== undefined && timeout < 1000)
+    report(`${path}.absoluteTimeout`, 'must be at least 1s (a cookie Max-Age is in seconds)', 'InvalidField');
 }
 
 interface Memo {

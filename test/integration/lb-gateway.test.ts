@@ -6,6 +6,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server, createLogger, httpProxyService } from '../../src/index.ts';
+import { SessionAffinity } from '../../src/lb/index.ts';
 import { parseDocuments } from '../../src/config/file-source.ts';
 import {
   ConfigStore,
@@ -56,8 +57,8 @@ spec:
 ${rules}`;
 }
 
-const onHost = (url: string, path = '/'): Promise<SimpleResponse> =>
-  get(`${url}${path}`, { headers: { host: 'lb.example' } });
+const onHost = (url: string, path = '/', headers: Record<string, string> = {}): Promise<SimpleResponse> =>
+  get(`${url}${path}`, { headers: { host: 'lb.example', ...headers } });
 
 describe('gateway load balancing (in process)', () => {
   test('consecutive 5xx eject an endpoint; it returns when the ejection ends', async () => {
@@ -230,6 +231,128 @@ describe('gateway load balancing (in process)', () => {
       for (const release of held) release();
       await gw.stop();
       await slow.close();
+    }
+  });
+
+  test('session persistence: the cookie pins a client to its endpoint until it is ejected', async () => {
+    let failing = false;
+    const origins = await Promise.all(
+      ['a', 'b', 'c'].map((name) =>
+        startOrigin((_req, res) => {
+          res.statusCode = failing && name === 'b' ? 500 : 200;
+          res.end(name);
+        }),
+      ),
+    );
+    const gw = await startGateway(
+      backendYaml(
+        'sticky',
+        origins.map((o) => o.address),
+        `  loadBalancer:
+    policy: RoundRobin
+    sessionPersistence:
+      sessionName: shop-session
+      absoluteTimeout: 1h
+      cookieConfig: { lifetimeType: Permanent }
+`,
+      ) + routeYaml('    - backendRefs: [{ name: sticky }]\n'),
+      { outlier: { consecutive5xx: 1 } },
+    );
+    try {
+      // Without a cookie, round robin spreads the requests and each response pins its client.
+      const first = await Promise.all([0, 1, 2].map(() => onHost(gw.url)));
+      assert.deepEqual(first.map((r) => r.body.toString()).sort(), ['a', 'b', 'c']);
+      const cookies = new Map<string, string>();
+      for (const r of first) {
+        const [setCookie] = r.headers['set-cookie']!;
+        assert.match(
+          setCookie!,
+          /^shop-session=[A-Za-z0-9_-]{16}; Path=\/; Max-Age=3600; HttpOnly; SameSite=Lax$/,
+        );
+        assert.ok(!setCookie!.includes('127.0.0.1'), 'the cookie does not reveal the address');
+        cookies.set(r.body.toString(), setCookie!.split(';')[0]!);
+      }
+      // With a cookie, every request goes to the endpoint it names, and no new cookie is set.
+      for (const [name, cookie] of cookies) {
+        for (let i = 0; i < 5; i++) {
+          const r = await onHost(gw.url, '/', { cookie: `theme=dark; ${cookie}` });
+          assert.equal(r.body.toString(), name);
+          assert.equal(r.headers['set-cookie'], undefined);
+        }
+      }
+      // A cookie naming no endpoint (another backend's, or forged) is replaced.
+      const stale = await onHost(gw.url, '/', { cookie: 'shop-session=AAAAAAAAAAAAAAAA' });
+      assert.match(stale.headers['set-cookie']![0]!, /^shop-session=/);
+      // Its endpoint ejected, a pinned client moves, and the response pins it to the new endpoint.
+      failing = true;
+      assert.equal((await onHost(gw.url, '/', { cookie: cookies.get('b')! })).status, 500);
+      const moved = await onHost(gw.url, '/', { cookie: cookies.get('b')! });
+      assert.notEqual(moved.body.toString(), 'b');
+      assert.equal(moved.headers['set-cookie']![0]!.split(';')[0], cookies.get(moved.body.toString()));
+    } finally {
+      await gw.stop();
+      await Promise.all(origins.map((o) => o.close()));
+    }
+  });
+
+  test('session persistence: a weight-0 endpoint keeps its pinned clients and takes no new ones', async () => {
+    const [kept, live] = await Promise.all(
+      ['kept', 'live'].map((n) => startOrigin((_req, res) => res.end(n))),
+    );
+    const endpoints = [kept!, live!].map((o, i) => {
+      const [address, port] = o.address.split(':');
+      return { id: o.address, address: address!, port: Number(port), weight: i === 0 ? 0 : 1 };
+    });
+    const gw = await startGateway(
+      `apiVersion: portico.dev/v1alpha1
+kind: Backend
+metadata: { name: drain }
+spec:
+  endpoints:
+${endpoints.map((e) => `    - { address: ${e.address}, port: ${e.port}, weight: ${e.weight} }`).join('\n')}
+  loadBalancer: { sessionPersistence: {} }
+---
+` + routeYaml('    - backendRefs: [{ name: drain }]\n'),
+    );
+    try {
+      // The token a response pinning to the weight-0 endpoint would carry, computed as every node does.
+      const pin = new SessionAffinity('default/drain', endpoints, { name: 'portico-session' })
+        .setCookie(0, false)
+        .split(';')[0]!;
+      for (let i = 0; i < 4; i++) {
+        assert.equal((await onHost(gw.url)).body.toString(), 'live', 'new clients avoid weight 0');
+        assert.equal((await onHost(gw.url, '/', { cookie: pin })).body.toString(), 'kept');
+      }
+    } finally {
+      await gw.stop();
+      await Promise.all([kept!.close(), live!.close()]);
+    }
+  });
+
+  test('consistent hashing on a query parameter: one value, one endpoint', async () => {
+    const origins = await Promise.all(
+      [0, 1, 2, 3].map((i) => startOrigin((_req, res) => res.end(String(i)))),
+    );
+    const gw = await startGateway(
+      backendYaml(
+        'byuser',
+        origins.map((o) => o.address),
+        '  loadBalancer: { policy: ConsistentHash, hashOn: { type: QueryParameter, name: user } }\n',
+      ) + routeYaml('    - backendRefs: [{ name: byuser }]\n'),
+    );
+    try {
+      const seen = new Set<string>();
+      for (let user = 0; user < 40; user++) {
+        const served = new Set<string>();
+        for (let i = 0; i < 3; i++)
+          served.add((await onHost(gw.url, `/items?page=${i}&user=u${user}`)).body.toString());
+        assert.equal(served.size, 1, `user u${user} always reaches one endpoint`);
+        seen.add([...served][0]!);
+      }
+      assert.equal(seen.size, 4, 'users spread over every endpoint');
+    } finally {
+      await gw.stop();
+      await Promise.all(origins.map((o) => o.close()));
     }
   });
 });

@@ -175,6 +175,34 @@ test('Backend: exactly one of endpoints or service; tls and load balancer rules'
   ]);
 });
 
+test('Backend: query-parameter hashing needs a name; session persistence timeouts and lifetimes', () => {
+  const lb = (loadBalancer: unknown): unknown => ({
+    ...backendDoc('s'),
+    spec: { service: { name: 's', port: 80 }, loadBalancer },
+  });
+  assert.deepEqual(errorsOf(lb({ policy: 'ConsistentHash', hashOn: { type: 'QueryParameter' } })), [
+    ['spec.loadBalancer.hashOn.name', 'InvalidField'],
+  ]);
+  assert.deepEqual(errorsOf(lb({ sessionPersistence: { absoluteTimeout: '1h' } })), [
+    ['spec.loadBalancer.sessionPersistence.absoluteTimeout', 'InvalidField'],
+  ]);
+  assert.deepEqual(errorsOf(lb({ sessionPersistence: { cookieConfig: { lifetimeType: 'Permanent' } } })), [
+    ['spec.loadBalancer.sessionPersistence.absoluteTimeout', 'InvalidField'],
+  ]);
+  const permanent = { cookieConfig: { lifetimeType: 'Permanent' } };
+  assert.deepEqual(errorsOf(lb({ sessionPersistence: { ...permanent, absoluteTimeout: '500ms' } })), [
+    ['spec.loadBalancer.sessionPersistence.absoluteTimeout', 'InvalidField'],
+  ]);
+  assert.deepEqual(errorsOf(lb({ sessionPersistence: { sessionName: 'a b' } })), [
+    ['spec.loadBalancer.sessionPersistence.sessionName', 'InvalidField'],
+  ]);
+  const ok = validateObjects([lb({ sessionPersistence: { ...permanent, absoluteTimeout: '12h' } })]);
+  assert.equal(ok.rejected.length, 0);
+  const spec = (ok.ok[0] as Backend).spec;
+  assert.equal(spec.loadBalancer.sessionPersistence?.sessionName, 'portico-session');
+  assert.equal(spec.loadBalancer.sessionPersistence?.type, 'Cookie');
+});
+
 test('duplicates, unknown kinds and non-objects are rejected one by one', () => {
   const result = validateObjects([
     backendDoc('web'),
