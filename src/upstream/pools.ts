@@ -4,7 +4,14 @@ import buildConnector from 'undici/lib/core/connect.js';
 import Pool from 'undici/lib/dispatcher/pool.js';
 import { PorticoError } from '../errors.ts';
 import { peerTlsOptions } from './connect.ts';
+import { H1Pool, type H1DispatchOptions } from './h1-pool.ts';
 import type { HttpPeer } from './peer.ts';
+
+/** What the engine dispatches through: Portico's HTTP/1.1 pool, or undici's Pool for HTTP/2 peers. */
+export interface UpstreamDispatcher {
+  dispatch(options: H1DispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
+  close(): Promise<void>;
+}
 
 /** Counters a pool keeps for the reuse metric: reuse = 1 − connections / requests. */
 export interface PoolCounters {
@@ -13,7 +20,7 @@ export interface PoolCounters {
 }
 
 interface PoolEntry {
-  readonly pool: PoolType;
+  readonly pool: UpstreamDispatcher;
   readonly counters: PoolCounters;
   /** `counters.requests` at the previous sweep; unchanged across a sweep means the pool is idle. */
   requestsAtLastSweep: number;
@@ -27,7 +34,8 @@ export interface PeerPoolsOptions {
 }
 
 /**
- * One undici Pool per peer identity. Pools are created on first use and closed once unused for a sweep
+ * One pool per peer identity: an {@link H1Pool} for HTTP/1.1 peers, an undici Pool for peers that may
+ * speak HTTP/2 (`alpn` h2 or h2h1). Pools are created on first use and closed once unused for a sweep
  * interval, so peers that drop out of the routing table do not hold sockets forever.
  */
 export class PeerPools {
@@ -42,7 +50,7 @@ export class PeerPools {
   }
 
   /** The dispatcher for a peer; counts one request against it. */
-  dispatcherFor(peer: HttpPeer): Dispatcher {
+  dispatcherFor(peer: HttpPeer): UpstreamDispatcher {
     let entry = this.#entries.get(peer.identity);
     if (entry === undefined) entry = this.#create(peer);
     entry.counters.requests++;
@@ -75,13 +83,21 @@ export class PeerPools {
   }
 
   #create(peer: HttpPeer): PoolEntry {
-    const pool = new Pool(peer.origin, poolOptions(peer));
-    const entry: PoolEntry = { pool, counters: { requests: 0, connections: 0 }, requestsAtLastSweep: -1 };
-    pool.on('connect', () => {
-      entry.counters.connections++;
+    const counters: PoolCounters = { requests: 0, connections: 0 };
+    const connected = (): void => {
+      counters.connections++;
       this.totals.connections++;
       this.#onConnect?.(peer);
-    });
+    };
+    let pool: UpstreamDispatcher;
+    if (peer.alpn === 'h1') {
+      pool = new H1Pool(peer, { onConnect: connected });
+    } else {
+      const undiciPool: PoolType = new Pool(peer.origin, poolOptions(peer));
+      undiciPool.on('connect', connected);
+      pool = undiciPool;
+    }
+    const entry: PoolEntry = { pool, counters, requestsAtLastSweep: -1 };
     this.#entries.set(peer.identity, entry);
     return entry;
   }
