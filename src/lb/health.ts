@@ -6,11 +6,15 @@
  * the snapshot is immutable and versioned, so a worker can swap it in with one assignment and
  * ignore stale versions.
  */
-import http from 'node:http';
-import https from 'node:https';
+
+import type { RequestOptions as HttpsRequestOptions } from 'node:https';
 import net from 'node:net';
 import { InvalidArgumentError } from '../errors.ts';
 import type { Endpoint } from './endpoint.ts';
+
+// Not `import ... from 'node:http'`: an ESM import of node:http evaluates every export, and its lazy
+// WebSocket getters load node's bundled undici, node:tls and node:http2 (~9 MB per worker) at start-up.
+const http = process.getBuiltinModule('node:http');
 
 export type HealthCheckProtocol = 'tcp' | 'http' | 'https';
 
@@ -220,7 +224,8 @@ function probeTcp(endpoint: Endpoint, signal: AbortSignal): Promise<boolean> {
  */
 function probeHttp(endpoint: Endpoint, options: ResolvedOptions, signal: AbortSignal): Promise<boolean> {
   return new Promise((resolve) => {
-    const client = options.protocol === 'https' ? https : http;
+    // node:https (and node:tls) loads with the first HTTPS check, not at import.
+    const client = options.protocol === 'https' ? process.getBuiltinModule('node:https') : http;
     const request = client.request(
       {
         host: endpoint.address,
@@ -242,7 +247,7 @@ function probeHttp(endpoint: Endpoint, options: ResolvedOptions, signal: AbortSi
   });
 }
 
-function tlsRequestOptions(options: ResolvedOptions): https.RequestOptions {
+function tlsRequestOptions(options: ResolvedOptions): HttpsRequestOptions {
   if (options.protocol !== 'https') return {};
   const { servername, rejectUnauthorized, ca } = options.tls;
   const name =

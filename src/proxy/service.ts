@@ -1,17 +1,10 @@
-import {
-  createServer,
-  type IncomingMessage,
-  type Server as HttpServer,
-  type ServerOptions as HttpServerOptions,
-  type ServerResponse,
+import type {
+  IncomingMessage,
+  Server as HttpServer,
+  ServerOptions as HttpServerOptions,
+  ServerResponse,
 } from 'node:http';
-import {
-  createServer as createH2cServer,
-  createSecureServer,
-  type Http2SecureServer,
-  type Http2Server,
-  type ServerHttp2Session,
-} from 'node:http2';
+import type { Http2SecureServer, Http2Server, ServerHttp2Session } from 'node:http2';
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { Server as NetServer, type Socket } from 'node:net';
@@ -28,6 +21,10 @@ import { ProxyEngine } from './engine.ts';
 import type { ProxyHttp } from './proxy-http.ts';
 import type { Session } from './session.ts';
 import { UpgradeProxy, serveUpgrades } from './upgrade.ts';
+
+// Not `import ... from 'node:http'`: an ESM import of node:http evaluates every export, and its lazy
+// WebSocket getters load node's bundled undici, node:tls and node:http2 (~9 MB per worker) at start-up.
+const { createServer } = process.getBuiltinModule('node:http');
 
 /** Limits on what a client may send and how slowly; every one ends in a 4xx, never a hung worker. */
 export interface DownstreamLimits {
@@ -281,7 +278,8 @@ export class HttpProxyService<CTX> implements ListeningService {
     context: ServiceContext,
   ): TlsListener {
     const serving = serveCertificates(tls.certificates, this.#ticketKeys!);
-    const server = createSecureServer({
+    // node:http2 (and with it node:tls) loads here, not at import: ~9 MB a plaintext worker never needs.
+    const server = process.getBuiltinModule('node:http2').createSecureServer({
       ...this.#http1Options(),
       allowHTTP1: true,
       ALPNProtocols: tls.h2 === false ? ['http/1.1'] : ['h2', 'http/1.1'],
@@ -303,7 +301,9 @@ export class HttpProxyService<CTX> implements ListeningService {
    * goes to an HTTP/2 server that never listens itself.
    */
   #acceptH2c(server: HttpServer, handle: (req: IncomingMessage, res: ServerResponse) => void): void {
-    const h2: Http2Server = createH2cServer({ settings: this.#h2Settings() });
+    const h2: Http2Server = process
+      .getBuiltinModule('node:http2')
+      .createServer({ settings: this.#h2Settings() });
     h2.on('request', handle as unknown as (...args: unknown[]) => void);
     this.#trackSessions(h2);
     const http1 = server.listeners('connection') as Array<(socket: Socket) => void>;

@@ -1,11 +1,10 @@
-import {
-  createServer,
-  type IncomingMessage,
-  type Server as HttpServer,
-  type ServerResponse,
-} from 'node:http';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { parseListenAddress } from './listen.ts';
+
+// Not `import ... from 'node:http'`: an ESM import of node:http evaluates every export, and its lazy
+// WebSocket getters load node's bundled undici, node:tls and node:http2 (~9 MB per worker) at start-up.
+const { createServer } = process.getBuiltinModule('node:http');
 
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 

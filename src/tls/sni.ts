@@ -1,4 +1,4 @@
-import { createSecureContext, type Server as TlsServer, type TLSSocket, type SecureContext } from 'node:tls';
+import type { Server as TlsServer, TLSSocket, SecureContext } from 'node:tls';
 import { SERVER_TLS_DEFAULTS, type CertificateEntry, type CertificateStore } from './store.ts';
 
 /** node's TLSSocket internals this module sets per handshake; see `applyClientValidation`. */
@@ -48,7 +48,9 @@ export function serveCertificates(
     },
     attach(server) {
       let defaultEntry: CertificateEntry | undefined;
-      const empty = createSecureContext({ ...SERVER_TLS_DEFAULTS, ticketKeys });
+      const empty = process
+        .getBuiltinModule('node:tls')
+        .createSecureContext({ ...SERVER_TLS_DEFAULTS, ticketKeys });
       // Runs before node's own 'connection' listener wraps the socket in the server's context.
       server.prependListener('connection', () => {
         const entry = certificates()?.default;

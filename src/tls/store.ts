@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
 import { InvalidArgumentError } from '../errors.ts';
 import { checkCaBundle, checkServerCertificate, type PemKeyPair } from './certificates.ts';
 
@@ -124,7 +124,8 @@ export class CertificateEntryCache {
       for (const pair of spec.pairs) checkServerCertificate(pair, pair.origin ?? spec.key);
       if (spec.clientValidation !== undefined)
         checkCaBundle(spec.clientValidation.ca, `${spec.key} client CA`);
-      const context = createSecureContext({
+      // node:tls loads with the first certificate, not at import: a plaintext worker never needs it.
+      const context = process.getBuiltinModule('node:tls').createSecureContext({
         ...SERVER_TLS_DEFAULTS,
         cert: spec.pairs.map((p) => p.cert),
         key: spec.pairs.map((p) => p.key),

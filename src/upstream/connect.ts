@@ -1,10 +1,5 @@
 import { connect as netConnect, type Socket } from 'node:net';
-import {
-  checkServerIdentity,
-  connect as tlsConnect,
-  type ConnectionOptions,
-  type PeerCertificate,
-} from 'node:tls';
+import type { ConnectionOptions, PeerCertificate } from 'node:tls';
 import { PorticoError } from '../errors.ts';
 import type { HttpPeer } from './peer.ts';
 
@@ -38,7 +33,9 @@ export function connectPeer(peer: HttpPeer): Socket {
   const address =
     peer.socketPath !== undefined ? { path: peer.socketPath } : { host: peer.hostname!, port: peer.port! };
   const socket = peer.tls
-    ? tlsConnect({ ...address, ...peerTlsOptions(peer), ALPNProtocols: ['http/1.1'] })
+    ? process
+        .getBuiltinModule('node:tls')
+        .connect({ ...address, ...peerTlsOptions(peer), ALPNProtocols: ['http/1.1'] })
     : netConnect(address);
   // A tunnel carries small interactive frames (WebSocket messages) that Nagle's algorithm would hold back.
   socket.setNoDelay(true);
@@ -64,5 +61,6 @@ function isIp(host: string | undefined): boolean {
 }
 
 function checkSni(sni: string): (host: string, cert: PeerCertificate) => Error | undefined {
+  const { checkServerIdentity } = process.getBuiltinModule('node:tls');
   return (_dialled, cert) => checkServerIdentity(sni, cert);
 }

@@ -18,7 +18,7 @@
  */
 import { connect as netConnect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { PorticoError } from '../errors.ts';
 import { peerTlsOptions } from './connect.ts';
@@ -234,7 +234,8 @@ class H1Connection implements ResponseSink {
     const address =
       peer.socketPath !== undefined ? { path: peer.socketPath } : { host: peer.hostname!, port: peer.port! };
     const socket = peer.tls
-      ? tlsConnect({
+      ? // node:tls loads with the first TLS peer, not at import (a plaintext worker never needs it).
+        process.getBuiltinModule('node:tls').connect({
           ...address,
           ...peerTlsOptions(peer),
           ALPNProtocols: ['http/1.1'],

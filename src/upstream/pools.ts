@@ -1,11 +1,32 @@
+import { createRequire } from 'node:module';
 import type { TLSSocket } from 'node:tls';
 import type { buildConnector as BuildConnector, Dispatcher, Pool as PoolType } from 'undici';
-import buildConnector from 'undici/lib/core/connect.js';
-import Pool from 'undici/lib/dispatcher/pool.js';
 import { PorticoError } from '../errors.ts';
 import { peerTlsOptions } from './connect.ts';
 import { H1Pool, type H1DispatchOptions } from './h1-pool.ts';
 import type { HttpPeer } from './peer.ts';
+
+const require = createRequire(import.meta.url);
+
+interface Undici {
+  readonly Pool: typeof PoolType;
+  readonly buildConnector: typeof BuildConnector;
+}
+let undici: Undici | undefined;
+
+/**
+ * undici's Pool and connector, loaded when the first HTTP/2 peer needs them: a worker with only
+ * HTTP/1.1 peers never pays for them. Synchronous (undici is CommonJS), so a request never waits on a
+ * module load. Not undici's root, which also loads fetch, WebSocket, caches and mocks; undici 8 has no
+ * "exports" map, so these paths can be required, and the h2 tests fail at once if a release moves them.
+ */
+function loadUndici(): Undici {
+  undici ??= {
+    Pool: require('undici/lib/dispatcher/pool.js') as typeof PoolType,
+    buildConnector: require('undici/lib/core/connect.js') as typeof BuildConnector,
+  };
+  return undici;
+}
 
 /** What the engine dispatches through: Portico's HTTP/1.1 pool, or undici's Pool for HTTP/2 peers. */
 export interface UpstreamDispatcher {
@@ -93,7 +114,7 @@ export class PeerPools {
     if (peer.alpn === 'h1') {
       pool = new H1Pool(peer, { onConnect: connected });
     } else {
-      const undiciPool: PoolType = new Pool(peer.origin, poolOptions(peer));
+      const undiciPool: PoolType = new (loadUndici().Pool)(peer.origin, poolOptions(peer));
       undiciPool.on('connect', connected);
       pool = undiciPool;
     }
@@ -126,7 +147,7 @@ function poolOptions(peer: HttpPeer): PoolType.Options & { useH2c: boolean } {
     keepAliveMaxTimeout: t.idle,
     headersTimeout: t.read,
     bodyTimeout: t.read,
-    connect: peer.tls && peer.alpn === 'h2' ? requireH2(buildConnector(connect), peer) : connect,
+    connect: peer.tls && peer.alpn === 'h2' ? requireH2(loadUndici().buildConnector(connect), peer) : connect,
   };
 }
 
