@@ -24,7 +24,10 @@ export interface ServerOptions {
    * - `--heap-growing-percent=30`: after each full GC the old generation may grow to 1.3× what survived,
    *   instead of up to 4× when V8 finds allocation fast. A worker's live heap is small and its garbage
    *   short-lived, so this costs no measurable throughput, and it keeps RSS near the live data: a cache
-   *   flood's RSS growth went from ~290 to ~140 MB (64 MiB bound), the load alone from ~73 to ~39 MB.
+   *   flood's RSS growth went from ~290 to ~140 MB (64 MiB bound), the load alone from ~73 to ~39 MB,
+   *   and a worker with 10,000 Routes after load from ~265 to ~160 MB. The price is paid in allocation
+   *   bursts that build a large live structure: compiling a 10,000-Route table runs more full GCs and
+   *   took 225–251 ms instead of 93 ms (bench:routes). Pass your own flags to choose the other way.
    */
   workerExecArgv?: string[];
   /** Longest wait before restarting a crashed worker; the wait doubles from 100 ms per quick crash. Default 10 000. */
