@@ -61,6 +61,8 @@ describe('leader election', () => {
     await eventually(() => assert.ok(follower.controller!.isLeader), 10_000, 'takeover');
     cp.apply(routeYaml('two', 'two.example.com', 'app'));
     await eventually(() => assert.equal(conditions(cp, 'route', 'two')['Programmed']?.status, 'True'));
+    // kubectl can see the status before the writer has counted the PATCH's answer.
+    await follower.controller!.statusIdle();
     assert.ok(follower.controller!.statusWrites > 0);
     assert.equal((await follower.request('two.example.com')).status, 200);
   });
