@@ -62,16 +62,17 @@ function printFieldErrors(errors: readonly FieldError[], docs: readonly unknown[
   for (const e of errors) {
     const origin = docs
       .map(originOf)
-      .find((o, i) => o !== undefined && e.object.endsWith(objectName(docs[i])));
+      .find((o, i) => o !== undefined && e.object === objectName(docs[i]));
     process.stderr.write(
       `${origin ? `${origin} ` : ''}${e.object}: ${e.path ? `${e.path}: ` : ''}${e.message} (${e.reason})\n`,
     );
   }
 }
 
+/** `Route default/shop`, as field errors name their object: a Route and a Backend may share a name. */
 function objectName(doc: unknown): string {
-  const meta = (doc as { metadata?: { name?: string; namespace?: string } } | null)?.metadata;
-  return `${meta?.namespace ?? 'default'}/${meta?.name ?? '?'}`;
+  const d = doc as { kind?: string; metadata?: { name?: string; namespace?: string } } | null;
+  return `${d?.kind ?? '?'} ${d?.metadata?.namespace ?? 'default'}/${d?.metadata?.name ?? '?'}`;
 }
 
 async function load(files: string[] | undefined): Promise<unknown[]> {

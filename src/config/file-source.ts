@@ -60,14 +60,36 @@ export function parseDocuments(text: string, file: string): unknown[] {
   }
   if (errors.length > 0) throw new ConfigError(errors);
   const result: unknown[] = [];
+  const lineOf = (offset: number | undefined): string => `${file}:${lineCounter.linePos(offset ?? 0).line}`;
   for (const doc of list) {
     const value = doc.toJS() as unknown;
     if (value === null || value === undefined) continue;
-    if (typeof value === 'object')
-      origins.set(value, `${file}:${lineCounter.linePos(doc.contents?.range[0] ?? 0).line}`);
+    const start = doc.contents?.range[0];
+    if (isKubectlList(value)) {
+      // `kubectl get routes -o yaml` writes one v1 List; its items are the objects.
+      const nodes = (doc.get('items', true) as { items?: Array<{ range?: [number] }> } | undefined)?.items;
+      value.items.forEach((item, i) => {
+        if (typeof item === 'object' && item !== null)
+          origins.set(item, lineOf(nodes?.[i]?.range?.[0] ?? start));
+        result.push(item);
+      });
+      continue;
+    }
+    if (typeof value === 'object') origins.set(value, lineOf(start));
     result.push(value);
   }
   return result;
+}
+
+function isKubectlList(value: unknown): value is { items: unknown[] } {
+  const v = value as { apiVersion?: unknown; kind?: unknown; items?: unknown } | null;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    v.apiVersion === 'v1' &&
+    v.kind === 'List' &&
+    Array.isArray(v.items)
+  );
 }
 
 /** Where a parsed document came from, for messages: `file:line`. */

@@ -396,6 +396,32 @@ describe('kube-apiserver validates the manifests (kubectl apply --dry-run=server
     assert.match(validated, /0 rejected; 0 unresolved/);
   });
 
+  test('what `kubectl get -o yaml` prints of applied Routes and Backends passes `portico validate`', async () => {
+    await kubectl('create', 'namespace', 'roundtrip');
+    await kubectl('apply', '-n', 'roundtrip', '-f', join(ROOT, 'manifests/examples/basic.yaml'));
+    // A v1 List with server fields (uid, resourceVersion, managedFields, status): a file users keep.
+    const listed = await kubectl(
+      'get',
+      'routes.portico.dev,backends.portico.dev',
+      '-n',
+      'roundtrip',
+      '-o',
+      'yaml',
+    );
+    assert.match(listed, /^apiVersion: v1\nitems:/);
+    const dir = await mkdtemp(join(tmpdir(), 'portico-roundtrip-'));
+    try {
+      await writeFile(join(dir, 'listed.yaml'), listed);
+      const validated = await ok(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'validate', '-f', dir]);
+      assert.match(
+        validated,
+        /[1-9]\d* Route\(s\) and [1-9]\d* Backend\(s\) valid; 0 rejected; 0 unresolved/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('the first Route that NOTES.txt tells users to apply passes dry-run', async () => {
     const notes = await helm('install', 'portico', CHART, '--namespace', NAMESPACE, '--dry-run=client');
     const block = /Your first Route:[^\n]*\n[^\n]*\n\n((?: {2}.*\n|\n)+?)\nThen:/.exec(notes);
