@@ -60,9 +60,7 @@ function fail(message: string, code = 2): never {
 
 function printFieldErrors(errors: readonly FieldError[], docs: readonly unknown[] = []): void {
   for (const e of errors) {
-    const origin = docs
-      .map(originOf)
-      .find((o, i) => o !== undefined && e.object === objectName(docs[i]));
+    const origin = docs.map(originOf).find((o, i) => o !== undefined && e.object === objectName(docs[i]));
     process.stderr.write(
       `${origin ? `${origin} ` : ''}${e.object}: ${e.path ? `${e.path}: ` : ''}${e.message} (${e.reason})\n`,
     );
