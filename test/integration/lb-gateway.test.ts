@@ -329,6 +329,30 @@ ${endpoints.map((e) => `    - { address: ${e.address}, port: ${e.port}, weight: 
     }
   });
 
+  test('session persistence: a pinned endpoint that refuses the connection is retried, and the client re-pinned', async () => {
+    const live = await startOrigin((_req, res) => res.end('live'));
+    const dead = `127.0.0.1:${await closedPort()}`;
+    const endpoints = [dead, live.address].map((a) => {
+      const [address, port] = a.split(':');
+      return { id: a, address: address!, port: Number(port), weight: 1 };
+    });
+    const gw = await startGateway(
+      backendYaml('repin', [dead, live.address], '  loadBalancer: { sessionPersistence: {} }\n') +
+        routeYaml('    - backendRefs: [{ name: repin }]\n'),
+    );
+    try {
+      const affinity = new SessionAffinity('default/repin', endpoints, { name: 'portico-session' });
+      const toDead = affinity.setCookie(0, false).split(';')[0]!;
+      const r = await onHost(gw.url, '/', { cookie: toDead });
+      assert.equal(r.status, 200);
+      assert.equal(r.body.toString(), 'live');
+      assert.equal(r.headers['set-cookie']![0]!.split(';')[0], affinity.setCookie(1, false).split(';')[0]);
+    } finally {
+      await gw.stop();
+      await live.close();
+    }
+  });
+
   test('consistent hashing on a query parameter: one value, one endpoint', async () => {
     const origins = await Promise.all(
       [0, 1, 2, 3].map((i) => startOrigin((_req, res) => res.end(String(i)))),
