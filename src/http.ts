@@ -29,6 +29,9 @@ export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
   'http2-settings',
 ]);
 
+/** An RFC 9110 token (§5.6.2): what methods, field names and cookie names (RFC 6265) are made of. */
+export const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
 /** `/a/b?c=1` → [`/a/b`, `c=1`]; the query is empty when there is none. */
 export function splitPathAndQuery(url: string): [path: string, query: string] {
   const q = url.indexOf('?');

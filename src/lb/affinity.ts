@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.ts';
+import { HTTP_TOKEN } from '../http.ts';
 import type { Endpoint } from './endpoint.ts';
 
 export interface SessionCookieOptions {
@@ -24,8 +25,6 @@ export interface SessionCookieOptions {
   readonly path?: string;
 }
 
-/** RFC 6265 cookie-name: an RFC 9110 token. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** What a `Path` attribute may hold: no `;` and no control characters. */
 const COOKIE_PATH = /^\/[^;\u0000-\u001f\u007f]*$/;
 
@@ -42,7 +41,7 @@ export class SessionAffinity {
    * backends gets two tokens, so a cookie of one never selects an endpoint of the other by accident.
    */
   constructor(scope: string, endpoints: readonly Endpoint[], options: SessionCookieOptions) {
-    if (!TOKEN.test(options.name))
+    if (!HTTP_TOKEN.test(options.name))
       throw new InvalidArgumentError(
         'name',
         `must be a cookie name (an RFC 9110 token), got "${options.name}"`,

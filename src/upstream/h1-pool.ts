@@ -21,6 +21,7 @@ import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { PorticoError } from '../errors.ts';
+import { HTTP_TOKEN } from '../http.ts';
 import { peerTlsOptions } from './connect.ts';
 import { ResponseParser, type ResponseSink } from './h1-response.ts';
 import type { HttpPeer } from './peer.ts';
@@ -45,7 +46,6 @@ export interface H1PoolOptions {
 
 /** Keep an upstream's advertised keep-alive timeout this much shorter, so we close first. */
 const KEEP_ALIVE_MARGIN_MS = 1000;
-const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const UNSAFE_VALUE = /[\r\n\0]/;
 const UNSAFE_TARGET = /[\s\0]/;
 
@@ -470,7 +470,7 @@ class H1Connection implements ResponseSink {
 /** The request line and fields, with Host and body framing added where missing; checked for injection. */
 function requestHead(options: H1DispatchOptions, hasBody: boolean, peer: HttpPeer): string {
   const { method, path, headers } = options;
-  if (!HEADER_NAME.test(method)) throw invalid(`method ${JSON.stringify(method)} is not a token`);
+  if (!HTTP_TOKEN.test(method)) throw invalid(`method ${JSON.stringify(method)} is not a token`);
   if (path === '' || UNSAFE_TARGET.test(path))
     throw invalid(`request target ${JSON.stringify(path)} is invalid`);
   let head = `${method} ${path} HTTP/1.1\r\n`;
@@ -479,7 +479,7 @@ function requestHead(options: H1DispatchOptions, hasBody: boolean, peer: HttpPee
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
     const value = headers[i + 1]!;
-    if (!HEADER_NAME.test(name)) throw invalid(`header name ${JSON.stringify(name)} is not a token`);
+    if (!HTTP_TOKEN.test(name)) throw invalid(`header name ${JSON.stringify(name)} is not a token`);
     if (UNSAFE_VALUE.test(value)) throw invalid(`header ${name} holds CR, LF or NUL`);
     if (name.length === 4 && name.toLowerCase() === 'host') host = true;
     else if (name.length === 14 && name.toLowerCase() === 'content-length') length = true;

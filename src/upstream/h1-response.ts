@@ -9,6 +9,7 @@
  * with Content-Length — each is a protocol error and the connection is closed.
  */
 import { PorticoError } from '../errors.ts';
+import { HTTP_TOKEN } from '../http.ts';
 
 /** What the parser calls; the pool's connection implements it. */
 export interface ResponseSink {
@@ -25,7 +26,6 @@ export const MAX_HEAD_BYTES = 64 * 1024;
 /** Longest chunk-size line (size and extensions) accepted. */
 const MAX_CHUNK_LINE = 4096;
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: [^\r\n]*)?$/;
 const DIGITS = /^\d{1,15}$/;
 const HEX = /^[0-9A-Fa-f]{1,12}$/;
@@ -272,7 +272,8 @@ function parseFields(text: string): Record<string, string | string[]> {
     const colon = text.indexOf(':', start);
     if (colon === -1 || colon > end) throw protocolError('a header line has no colon');
     const name = text.slice(start, colon);
-    if (!TOKEN.test(name)) throw protocolError(`an invalid header name ${JSON.stringify(name.slice(0, 64))}`);
+    if (!HTTP_TOKEN.test(name))
+      throw protocolError(`an invalid header name ${JSON.stringify(name.slice(0, 64))}`);
     const value = text.slice(colon + 1, end).trim();
     if (value.includes('\r') || value.includes('\n') || value.includes('\0'))
       throw protocolError(`header ${name} holds a bare CR, LF or NUL`);
