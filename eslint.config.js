@@ -35,6 +35,22 @@ export default tseslint.config(
     },
   },
   {
+    // An ESM import of a builtin evaluates every export: node:http's lazy WebSocket getters load node's
+    // bundled undici, node:tls and node:http2 (~9 MB per worker) at start-up. Types are free; values
+    // come from process.getBuiltinModule at the first use (docs/architecture.md).
+    files: ['src/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        ...['node:http', 'node:https', 'node:http2', 'node:tls'].map((name) => ({
+          name,
+          allowTypeImports: true,
+          message: `take ${name} with process.getBuiltinModule: an ESM import loads it (and more) in every worker`,
+        })),
+      ],
+    },
+  },
+  {
     // Plain JS entry points (the benchmark runs the built dist/) are outside the TS project.
     files: ['**/*.mjs', 'eslint.config.js'],
     ...tseslint.configs.disableTypeChecked,

@@ -6,14 +6,11 @@
  * the snapshot is immutable and versioned, so a worker can swap it in with one assignment and
  * ignore stale versions.
  */
-
 import type { RequestOptions as HttpsRequestOptions } from 'node:https';
 import net from 'node:net';
 import { InvalidArgumentError } from '../errors.ts';
 import type { Endpoint } from './endpoint.ts';
 
-// Not `import ... from 'node:http'`: an ESM import of node:http evaluates every export, and its lazy
-// WebSocket getters load node's bundled undici, node:tls and node:http2 (~9 MB per worker) at start-up.
 const http = process.getBuiltinModule('node:http');
 
 export type HealthCheckProtocol = 'tcp' | 'http' | 'https';

@@ -20,8 +20,6 @@ import type { CacheSettings, ProxyHttp, ResponseCacheDecision, UpstreamRequest }
 import { Session } from './session.ts';
 import { classifyUpstreamError, defaultErrorStatus } from './upstream-errors.ts';
 
-// Not `import ... from 'node:http'`: an ESM import of node:http evaluates every export, and its lazy
-// WebSocket getters load node's bundled undici, node:tls and node:http2 (~9 MB per worker) at start-up.
 const { STATUS_CODES } = process.getBuiltinModule('node:http');
 
 export interface ProxyEngineOptions {

@@ -22,8 +22,6 @@ import type { ProxyHttp } from './proxy-http.ts';
 import type { Session } from './session.ts';
 import { UpgradeProxy, serveUpgrades } from './upgrade.ts';
 
-// Not `import ... from 'node:http'`: an ESM import of node:http evaluates every export, and its lazy
-// WebSocket getters load node's bundled undici, node:tls and node:http2 (~9 MB per worker) at start-up.
 const { createServer } = process.getBuiltinModule('node:http');
 
 /** Limits on what a client may send and how slowly; every one ends in a 4xx, never a hung worker. */

@@ -15,8 +15,6 @@ import type { UpstreamRequest } from './proxy-http.ts';
 import { Session } from './session.ts';
 import { classifyUpstreamError } from './upstream-errors.ts';
 
-// Not `import ... from 'node:http'`: an ESM import of node:http evaluates every export, and its lazy
-// WebSocket getters load node's bundled undici, node:tls and node:http2 (~9 MB per worker) at start-up.
 const { request: httpRequest, ServerResponse: NodeServerResponse } = process.getBuiltinModule('node:http');
 
 type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;

@@ -2,8 +2,6 @@ import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node
 import { once } from 'node:events';
 import { parseListenAddress } from './listen.ts';
 
-// Not `import ... from 'node:http'`: an ESM import of node:http evaluates every export, and its lazy
-// WebSocket getters load node's bundled undici, node:tls and node:http2 (~9 MB per worker) at start-up.
 const { createServer } = process.getBuiltinModule('node:http');
 
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
