@@ -10,7 +10,7 @@ import { HealthMonitor } from './health-monitor.ts';
 import { dnsNamesOf } from './runtime.ts';
 import { DnsDiscovery, sameAddresses, type DnsDiscoveryOptions, type Endpoint } from '../lb/index.ts';
 import type { RouteSet } from './route-set.ts';
-import { EMPTY_ROUTE_SET, SECRET_KEY_PREFIX, secretFileKey } from './route-set.ts';
+import { EMPTY_ROUTE_SET, SECRET_KEY_PREFIX, secretFileKey, toWire } from './route-set.ts';
 
 /** The string entries of Secrets (`data`, base64-decoded), by `namespace/name`. */
 export type SecretData = Readonly<Record<string, Readonly<Record<string, string>>>>;
@@ -94,7 +94,7 @@ export class ConfigStore {
     });
     channel.onMessage('routeset-request', (_body, workerId) => {
       this.#acks.delete(workerId);
-      if (this.#current.version > 0) channel.broadcast('routeset', this.#current);
+      if (this.#current.version > 0) channel.broadcast('routeset', toWire(this.#current));
       this.health.activate();
       this.health.rebroadcast();
       if (!this.#serving) {
@@ -242,7 +242,7 @@ export class ConfigStore {
     };
     this.#lastReport = report;
     this.#log(report, performance.now() - started);
-    this.#channel.broadcast('routeset', this.#current);
+    this.#channel.broadcast('routeset', toWire(this.#current));
     this.health.update(this.#current);
     return report;
   }

@@ -94,7 +94,7 @@ export function explain(
         endpoint: e.id,
         state: health?.stateOf(ref.backendId, e.id) ?? 'unchecked',
       })),
-      policy: ref.backend.spec.loadBalancer.policy,
+      policy: table.routes.backends.get(ref.backendId)?.spec.loadBalancer.policy,
     };
   });
   return { ...base, backends };

@@ -37,3 +37,38 @@ export const SECRET_KEY_PREFIX = 'secret:';
 export function secretFileKey(namespace: string, name: string, key: string): string {
   return `${SECRET_KEY_PREFIX}${namespace}/${name}/${key}`;
 }
+
+/** A RouteSet but its Routes, which travel in two forms: objects in the primary, texts on the wire. */
+export type RouteSetCore = Omit<RouteSet, 'routes'>;
+
+/**
+ * A RouteSet as the primary broadcasts it: each Route as its JSON text, with a key. Deserialising
+ * 10,000 strings costs a worker a fraction of 10,000 object graphs, and a key the worker has seen
+ * names a Route it has already compiled (`WorkerTableCompiler`), so an edit recompiles one Route, not
+ * all. Texts still travel in full, so any worker, even one just started, compiles from any message.
+ */
+export interface WireRouteSet extends RouteSetCore {
+  /** One per Route: equal keys mean equal texts. */
+  readonly routeKeys: readonly number[];
+  readonly routeTexts: readonly string[];
+}
+
+// The primary reuses validated objects while they are unchanged, so each is serialised once and its
+// key stays the same across versions; keys are never reused for another object.
+const serialised = new WeakMap<Route, { readonly key: number; readonly text: string }>();
+let nextKey = 1;
+
+function serialise(route: Route): { readonly key: number; readonly text: string } {
+  let entry = serialised.get(route);
+  if (entry === undefined) {
+    entry = { key: nextKey++, text: JSON.stringify(route) };
+    serialised.set(route, entry);
+  }
+  return entry;
+}
+
+export function toWire(set: RouteSet): WireRouteSet {
+  const { routes, ...rest } = set;
+  const entries = routes.map(serialise);
+  return { ...rest, routeKeys: entries.map((e) => e.key), routeTexts: entries.map((e) => e.text) };
+}

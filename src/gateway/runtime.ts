@@ -2,10 +2,9 @@ import { ConfigError, type FieldError } from '../errors.ts';
 import { SessionAffinity, createSelector, isDnsName, type Endpoint, type Selector } from '../lb/index.ts';
 import { compileRouteTable, parseDuration, type Backend, type RouteTable } from '../routing/index.ts';
 import { HttpPeer, clientCertificateFromPem, type HttpPeerOptions } from '../upstream/index.ts';
-import type { CertificateEntryCache, CertificateStore } from '../tls/index.ts';
-import { compileCertificates } from './certificates.ts';
+import type { CertificateStore } from '../tls/index.ts';
 import { EndpointGate } from './endpoint-state.ts';
-import { secretFileKey, type RouteSet } from './route-set.ts';
+import { secretFileKey, type RouteSet, type RouteSetCore } from './route-set.ts';
 
 type HashOn = NonNullable<Backend['spec']['loadBalancer']['hashOn']>;
 
@@ -33,10 +32,19 @@ export interface GatewayTable {
 }
 
 /**
- * Compiles a RouteSet in a worker. Synchronous, no I/O: the primary already read every file. With a
- * certificate cache (the worker's, kept across versions) it also builds the SNI certificate store.
+ * Compiles a RouteSet whole, without certificates: for the primary's `explain` and the CLI. Workers
+ * compile from the wire form with a {@link WorkerTableCompiler}, which keeps what did not change.
  */
-export function compileGatewayTable(set: RouteSet, certificates?: CertificateEntryCache): GatewayTable {
+export function compileGatewayTable(set: RouteSet): GatewayTable {
+  return assembleGatewayTable(set, compileRouteTable(set.routes, set.backends, set.version), undefined);
+}
+
+/** The Backends' runtimes built around a compiled route index. Synchronous, no I/O: the primary read every file. */
+export function assembleGatewayTable(
+  set: RouteSetCore,
+  routes: RouteTable,
+  certificates: CertificateStore | undefined,
+): GatewayTable {
   const backends = new Map<string, BackendRuntime>();
   const broken = new Map<string, FieldError>();
   for (const backend of set.backends) {
@@ -56,14 +64,7 @@ export function compileGatewayTable(set: RouteSet, certificates?: CertificateEnt
       );
     }
   }
-  return Object.freeze({
-    version: set.version,
-    routes: compileRouteTable(set.routes, set.backends, set.version),
-    backends,
-    broken,
-    certificates:
-      certificates === undefined ? undefined : compileCertificates(set.routes, set.files, certificates).store,
-  });
+  return Object.freeze({ version: set.version, routes, backends, broken, certificates });
 }
 
 /** A Backend's id, `namespace/name`, the key of its runtime, health and metrics. */
@@ -80,7 +81,11 @@ export interface GatewayEndpoint extends Endpoint {
  * A Backend's endpoints: its static list — a DNS name there stands for every address it resolved
  * to, each with the endpoint's weight — else what discovery found for it (maybe none).
  */
-export function backendEndpoints(id: string, backend: Backend, set: RouteSet): readonly GatewayEndpoint[] {
+export function backendEndpoints(
+  id: string,
+  backend: Backend,
+  set: RouteSetCore,
+): readonly GatewayEndpoint[] {
   const endpoints = backend.spec.endpoints;
   if (endpoints === undefined) return set.discovered[id] ?? [];
   return endpoints.flatMap(({ address, port, weight }) => {
@@ -98,7 +103,7 @@ export function dnsNamesOf(backends: readonly Backend[]): Set<string> {
   return names;
 }
 
-function buildBackend(id: string, backend: Backend, set: RouteSet): BackendRuntime {
+function buildBackend(id: string, backend: Backend, set: RouteSetCore): BackendRuntime {
   const spec = backend.spec;
   const endpoints = backendEndpoints(id, backend, set);
   const base = peerOptions(id, backend, set);
@@ -130,7 +135,7 @@ function sessionAffinity(
   });
 }
 
-function peerOptions(id: string, backend: Backend, set: RouteSet): Omit<HttpPeerOptions, 'address'> {
+function peerOptions(id: string, backend: Backend, set: RouteSetCore): Omit<HttpPeerOptions, 'address'> {
   const { protocol, tls } = backend.spec;
   const object = `Backend ${id}`;
   if (protocol === 'HTTP') return {};

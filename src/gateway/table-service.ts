@@ -1,9 +1,8 @@
 import type { MessageChannel } from '../server/service.ts';
 import { performance } from 'node:perf_hooks';
 import type { BackgroundService, ServiceContext } from '../server/index.ts';
-import type { RouteSet } from './route-set.ts';
-import { compileGatewayTable } from './runtime.ts';
-import { CertificateEntryCache, sharedTicketKeys } from '../tls/index.ts';
+import type { WireRouteSet } from './route-set.ts';
+import { WorkerTableCompiler } from './worker-compiler.ts';
 import type { TableHolder } from './gateway-proxy.ts';
 import type { WorkerAck } from './config-store.ts';
 import { HEALTH_TOPIC, type HealthMessage } from './endpoint-state.ts';
@@ -22,8 +21,8 @@ export class TableService implements BackgroundService {
   readonly #holder: TableHolder;
   readonly #channel: WorkerChannel;
   readonly #firstTableTimeoutMs: number;
-  /** This worker's certificates, kept across versions: an unchanged certificate keeps its context. */
-  readonly #certificates = new CertificateEntryCache(sharedTicketKeys());
+  /** Keeps unchanged Routes compiled and unchanged certificates' contexts across versions. */
+  readonly #compiler = new WorkerTableCompiler();
 
   constructor(holder: TableHolder, channel: WorkerChannel, firstTableTimeoutMs = 10_000) {
     this.#holder = holder;
@@ -42,11 +41,11 @@ export class TableService implements BackgroundService {
     let firstTable: () => void = () => undefined;
     const arrived = new Promise<void>((resolve) => (firstTable = resolve));
     this.#channel.onMessage('routeset', (body) => {
-      const set = body as RouteSet;
+      const set = body as WireRouteSet;
       if (set.version <= this.#holder.version) return;
       const started = performance.now();
       try {
-        const table = compileGatewayTable(set, this.#certificates);
+        const table = this.#compiler.compile(set);
         lb.attach(table);
         this.#holder.current = table;
       } catch (error) {
@@ -61,7 +60,10 @@ export class TableService implements BackgroundService {
       versionGauge.set(set.version);
       metrics.routingTableCompile.observe(compileMs / 1000);
       this.#channel.sendToPrimary('routeset-ack', { version: set.version, compileMs } satisfies WorkerAck);
-      logger.debug({ version: set.version, compileMs }, 'routing table swapped');
+      logger.debug(
+        { version: set.version, compileMs, routes: this.#compiler.lastStats },
+        'routing table swapped',
+      );
       firstTable();
     });
     this.#channel.sendToPrimary('routeset-request', {});

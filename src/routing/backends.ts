@@ -15,7 +15,6 @@ export interface ResolvedBackendRef {
   readonly weight: number;
   /** Overrides the Backend's own port(s) when set. */
   readonly port: number | undefined;
-  readonly backend: Backend;
 }
 
 export interface UnresolvedBackendRef {
@@ -53,12 +52,11 @@ export function compileBackendRefs(
   for (const ref of refs) {
     if (ref.weight <= 0) continue;
     const backendId = `${namespace}/${ref.name}`;
-    const backend = backends.get(backendId);
     kept.push(
       Object.freeze(
-        backend === undefined
+        !backends.has(backendId)
           ? { status: 'unresolved', backendId, weight: ref.weight, reason: 'BackendNotFound' }
-          : { status: 'resolved', backendId, weight: ref.weight, port: ref.port, backend },
+          : { status: 'resolved', backendId, weight: ref.weight, port: ref.port },
       ),
     );
     total += ref.weight;

@@ -26,12 +26,16 @@ export {
 export { validateObjects, type RejectedObject, type ValidationResult } from './validate.ts';
 export { CRD_FILES, crdFor, renderCrdYaml, writeCrds, type CrdKind } from './crd.ts';
 export {
+  assembleRouteTable,
   compileRouteTable,
+  RouteCompiler,
   RouteTable,
   routeIdOf,
   sortRoutes,
+  stillValid,
   type ClientValidationSettings,
   type CacheSettings,
+  type CompiledRoute,
   type CompiledRule,
   type MatchResult,
 } from './table.ts';

@@ -1,8 +1,8 @@
 /**
  * Compiles validated Routes and Backends into an immutable RouteTable and matches requests against
- * it. Compilation is a sequence of pure steps — sort routes, compile rules, give every
- * (hostname, match) pair a global precedence rank, place it in its hostname's index, freeze — so
- * the same input always yields the same table, across restarts and across workers.
+ * it. Compilation is two pure steps — each Route on its own into frozen entries (one per hostname and
+ * match; a worker keeps these across versions), then every hostname's entries sorted by precedence
+ * into its index — so the same input always yields the same table, across restarts and workers.
  *
  * Precedence is Gateway API's, across all rules of all Routes whose hostnames match the request
  * (conformance test HTTPRouteMatchingAcrossRoutes: on `example.com`, a `*.com` Route's `/v2` prefix
@@ -84,7 +84,7 @@ export interface RetrySettings {
 /** Failures a rule may retry (the schema's `retry.retryOn` values). */
 export type RetryOn = (typeof RETRY_ON)[number];
 
-/** The answer to `RouteTable.match`; one frozen object per match, shared by every request. */
+/** The answer to `RouteTable.match`; one frozen object per (hostname, match), shared by every request. */
 export interface MatchResult {
   readonly routeId: string;
   readonly ruleIndex: number;
@@ -94,28 +94,93 @@ export interface MatchResult {
   readonly pathPrefix: string | undefined;
 }
 
-interface Entry extends MatchConditions {
-  readonly result: MatchResult;
-  readonly pathType: 'Exact' | 'PathPrefix' | 'RegularExpression';
+type PathType = 'Exact' | 'PathPrefix' | 'RegularExpression';
+
+const EMPTY_CONDITIONS: readonly ValueCondition[] = Object.freeze([]);
+
+/** One match of a rule, compiled once and copied into an {@link Entry} per hostname. */
+interface CompiledMatch extends MatchConditions {
+  readonly matchIndex: number;
+  readonly pathType: PathType;
   readonly path: string;
+  readonly prefix: string;
   readonly regex: RegExp | undefined;
+}
+
+function compileMatch(match: RouteMatch, matchIndex: number): CompiledMatch {
+  const pathType = match.path?.type ?? 'PathPrefix';
+  const path = match.path?.value ?? '/';
+  return {
+    matchIndex,
+    pathType,
+    path,
+    prefix: pathType === 'PathPrefix' && path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path,
+    regex: pathType === 'RegularExpression' ? compileFullMatch(path) : undefined,
+    method: match.method,
+    headers: valueConditions(match.headers, true),
+    query: valueConditions(match.queryParams, false),
+  };
+}
+
+/**
+ * One (hostname, match) pair: its conditions, its precedence keys, and the answer it gives. One
+ * class, built once per pair and frozen, so a 10,000-Route table is 20,000 same-shaped objects
+ * rather than a result, an entry and their spread copies per pair.
+ */
+class Entry implements MatchResult, MatchConditions {
+  readonly rule: CompiledRule;
+  readonly routeId: string;
+  readonly ruleIndex: number;
+  readonly matchIndex: number;
+  /** The Route's creation time in ms (Infinity when it has none): older Routes win ties. */
+  readonly created: number;
+  readonly pathType: PathType;
+  readonly path: string;
+  readonly pathPrefix: string | undefined;
+  /** A PathPrefix without its trailing slash (`/` stays `/`), for the segment-boundary test. */
+  readonly prefix: string;
+  readonly regex: RegExp | undefined;
+  readonly method: string | undefined;
+  readonly headers: readonly ValueCondition[];
+  readonly query: readonly ValueCondition[];
   /** 0 for an exact hostname, 1 for a wildcard, 2 for a Route without hostnames. */
   readonly hostKind: number;
   readonly hostLength: number;
-  readonly routeOrder: number;
-  /** Position in the global precedence order; lower wins. Set once, before the index is sealed. */
-  rank: number;
-}
 
-interface PrefixNode {
-  readonly parent: PrefixNode | undefined;
-  /** Created on the first child: most nodes (one per host for `/`) never get one. */
-  children: Map<string, PrefixNode> | undefined;
-  readonly entries: Entry[];
+  constructor(rule: CompiledRule, match: CompiledMatch, host: HostTarget, created: number) {
+    this.rule = rule;
+    this.routeId = rule.routeId;
+    this.ruleIndex = rule.ruleIndex;
+    this.matchIndex = match.matchIndex;
+    this.created = created;
+    this.pathType = match.pathType;
+    this.path = match.path;
+    this.pathPrefix = match.pathType === 'PathPrefix' ? match.path : undefined;
+    this.prefix = match.prefix;
+    this.regex = match.regex;
+    this.method = match.method;
+    this.headers = match.headers;
+    this.query = match.query;
+    this.hostKind = host.hostKind;
+    this.hostLength = host.hostLength;
+    Object.freeze(this);
+  }
+
+  /** Whether the path condition holds; PathPrefix matches whole segments only (`/a` is not `/ab`'s). */
+  pathMatches(path: string): boolean {
+    if (this.pathType === 'Exact') return path === this.path;
+    if (this.pathType === 'RegularExpression') return this.regex!.test(path);
+    const prefix = this.prefix;
+    if (prefix === '/') return path.charCodeAt(0) === 47;
+    return (
+      path.startsWith(prefix) && (path.length === prefix.length || path.charCodeAt(prefix.length) === 47)
+    );
+  }
 }
 
 const PATH_CLASS = { Exact: 0, RegularExpression: 1, PathPrefix: 2 } as const;
 
+/** Negative when `a` takes precedence over `b`; a total order over the entries one request can meet. */
 function comparePrecedence(a: Entry, b: Entry): number {
   return (
     PATH_CLASS[a.pathType] - PATH_CLASS[b.pathType] ||
@@ -125,13 +190,13 @@ function comparePrecedence(a: Entry, b: Entry): number {
     b.query.length - a.query.length ||
     a.hostKind - b.hostKind ||
     b.hostLength - a.hostLength ||
-    a.routeOrder - b.routeOrder ||
-    a.result.ruleIndex - b.result.ruleIndex ||
-    a.result.matchIndex - b.result.matchIndex
+    // Infinity − Infinity is NaN, which `||` passes over to the name, as it does 0.
+    a.created - b.created ||
+    (a.routeId < b.routeId ? -1 : a.routeId > b.routeId ? 1 : 0) ||
+    a.ruleIndex - b.ruleIndex ||
+    a.matchIndex - b.matchIndex
   );
 }
-
-const byRank = (a: Entry, b: Entry): number => a.rank - b.rank;
 
 function firstMatch(entries: readonly Entry[], req: RouteRequest): Entry | undefined {
   for (const e of entries) {
@@ -140,37 +205,68 @@ function firstMatch(entries: readonly Entry[], req: RouteRequest): Entry | undef
   return undefined;
 }
 
+/** The matches served under one hostname key, in precedence order; `match` returns the best that holds. */
+interface HostIndex {
+  match(req: RouteRequest): Entry | undefined;
+}
+
+/**
+ * Most hostnames carry a handful of matches (an ingress host: `/`, `/api`, a few more): a sorted
+ * array scanned in order costs less to build and to hold than a trie, and a handful of string
+ * comparisons per request costs no more than walking one.
+ */
+class ListIndex implements HostIndex {
+  readonly #entries: readonly Entry[];
+
+  constructor(sorted: readonly Entry[]) {
+    this.#entries = sorted;
+  }
+
+  match(req: RouteRequest): Entry | undefined {
+    const path = req.path;
+    for (const e of this.#entries) {
+      if (e.pathMatches(path) && conditionsMatch(e, req)) return e;
+    }
+    return undefined;
+  }
+}
+
+interface PrefixNode {
+  readonly parent: PrefixNode | undefined;
+  /** Created on the first child: most nodes never get one. */
+  children: Map<string, PrefixNode> | undefined;
+  readonly entries: Entry[];
+}
+
 /** Path segments of a normalised prefix: `/a/b/` → [a, b]; `/` → []. */
 function prefixSegments(prefix: string): string[] {
   return prefix.split('/').filter((s) => s !== '');
 }
 
 /**
- * All matches served under one hostname key. Exact paths are a map; prefixes are a trie over path
- * segments, so lookup cost follows the depth of the request path, not the number of routes. Lists
- * are kept in rank order, and the traversal (exact, regex, deepest prefix up) visits ranks in
- * ascending order, so the first hit is the index's best.
+ * A hostname with many matches. Exact paths are a map; prefixes are a trie over path segments, so
+ * lookup cost follows the depth of the request path, not the number of routes. Entries arrive in
+ * precedence order, so every list is too, and the traversal (exact, regex, deepest prefix up)
+ * visits them best first: the first hit is the index's best.
  */
-class HostIndex {
-  size = 0;
-
-  // Created on first use: a table of 10,000 hosts holds 10,000 indexes, most with one `/` prefix.
-  #exact: Map<string, Entry[]> | undefined;
+class TrieIndex implements HostIndex {
+  readonly #exact = new Map<string, Entry[]>();
   readonly #regex: Entry[] = [];
   readonly #root: PrefixNode = { parent: undefined, children: undefined, entries: [] };
 
-  add(e: Entry): void {
-    this.size += 1;
-    if (e.pathType === 'Exact') {
-      this.#exact ??= new Map();
-      const list = this.#exact.get(e.path);
-      if (list === undefined) this.#exact.set(e.path, [e]);
-      else list.push(e);
-    } else if (e.pathType === 'RegularExpression') {
-      this.#regex.push(e);
-    } else {
-      this.#node(prefixSegments(e.path)).entries.push(e);
+  constructor(sorted: readonly Entry[]) {
+    for (const e of sorted) {
+      if (e.pathType === 'Exact') {
+        const list = this.#exact.get(e.path);
+        if (list === undefined) this.#exact.set(e.path, [e]);
+        else list.push(e);
+      } else if (e.pathType === 'RegularExpression') {
+        this.#regex.push(e);
+      } else {
+        this.#node(prefixSegments(e.path)).entries.push(e);
+      }
     }
+    Object.freeze(this);
   }
 
   #node(segments: readonly string[]): PrefixNode {
@@ -187,22 +283,10 @@ class HostIndex {
     return node;
   }
 
-  /** Sorts every list by rank and freezes it; the index is read-only afterwards. */
-  seal(): void {
-    for (const list of this.#exact?.values() ?? []) Object.freeze(list.sort(byRank));
-    Object.freeze(this.#regex.sort(byRank));
-    const stack = [this.#root];
-    for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
-      Object.freeze(node.entries.sort(byRank));
-      if (node.children !== undefined) stack.push(...node.children.values());
-    }
-    Object.freeze(this);
-  }
-
   match(req: RouteRequest): Entry | undefined {
     const path = req.path;
     const absolute = path.startsWith('/');
-    if (absolute && this.#exact !== undefined) {
+    if (absolute) {
       const exact = this.#exact.get(path);
       const hit = exact === undefined ? undefined : firstMatch(exact, req);
       if (hit !== undefined) return hit;
@@ -233,6 +317,15 @@ class HostIndex {
   }
 }
 
+/** Above this many matches a hostname gets a trie; at or below, a list. */
+const LIST_INDEX_MAX_ENTRIES = 8;
+
+function buildIndex(entries: Entry[], listMax: number): HostIndex {
+  entries.sort(comparePrecedence);
+  // slice(): an array grown by push keeps room for 17; a table holds 10,000 of these lists.
+  return entries.length <= listMax ? new ListIndex(Object.freeze(entries.slice())) : new TrieIndex(entries);
+}
+
 function durationMs(text: string | undefined): number | undefined {
   const ms = text === undefined ? undefined : parseDuration(text);
   return ms === 0 ? undefined : ms;
@@ -257,8 +350,19 @@ function sharedBackendRefs(rule: RouteRule, namespace: string, ctx: CompileConte
   return compiled;
 }
 
-function compileRule(route: Route, ruleIndex: number, ctx: CompileContext): CompiledRule {
-  const rule = route.spec.rules[ruleIndex]!;
+/** What the rules of one Route share: its id and its client-certificate settings. */
+interface RouteContext {
+  readonly routeId: string;
+  readonly namespace: string;
+  readonly clientValidation: ClientValidationSettings | undefined;
+}
+
+function compileRule(
+  rule: RouteRule,
+  ruleIndex: number,
+  route: RouteContext,
+  ctx: CompileContext,
+): CompiledRule {
   const filter = <
     K extends 'requestHeaderModifier' | 'responseHeaderModifier' | 'requestRedirect' | 'urlRewrite',
   >(
@@ -271,7 +375,7 @@ function compileRule(route: Route, ruleIndex: number, ctx: CompileContext): Comp
   const rewrite = filter('urlRewrite');
   const cache = rule.cache;
   return Object.freeze({
-    routeId: routeIdOf(route),
+    routeId: route.routeId,
     ruleIndex,
     requestHeaders: reqHeaders && compileHeaderModifier(reqHeaders),
     responseHeaders: resHeaders && compileHeaderModifier(resHeaders),
@@ -293,8 +397,8 @@ function compileRule(route: Route, ruleIndex: number, ctx: CompileContext): Comp
         retryOn: Object.freeze([...rule.retry.retryOn]),
         allowNonIdempotent: rule.retry.allowNonIdempotent,
       }),
-    clientValidation: clientValidationOf(route),
-    backends: sharedBackendRefs(rule, namespaceOf(route), ctx),
+    clientValidation: route.clientValidation,
+    backends: sharedBackendRefs(rule, route.namespace, ctx),
   });
 }
 
@@ -307,48 +411,22 @@ function clientValidationOf(route: Route): ClientValidationSettings | undefined 
 function valueConditions(
   list: readonly (HeaderMatch | QueryParamMatch)[] | undefined,
   lower: boolean,
-): ValueCondition[] {
-  return (list ?? []).map((m) =>
-    Object.freeze({
-      name: lower ? m.name.toLowerCase() : m.name,
-      exact: m.type === 'Exact' ? m.value : undefined,
-      regex: m.type === 'RegularExpression' ? compileFullMatch(m.value) : undefined,
-    }),
+): readonly ValueCondition[] {
+  if (list === undefined || list.length === 0) return EMPTY_CONDITIONS;
+  return Object.freeze(
+    list.map((m) =>
+      Object.freeze({
+        name: lower ? m.name.toLowerCase() : m.name,
+        exact: m.type === 'Exact' ? m.value : undefined,
+        regex: m.type === 'RegularExpression' ? compileFullMatch(m.value) : undefined,
+      }),
+    ),
   );
 }
 
-const DEFAULT_MATCH: RouteMatch = Object.freeze({
-  path: Object.freeze({ type: 'PathPrefix', value: '/' } as const),
-});
-
-/** The hostname-independent part of an entry, shared by every hostname the Route lists. */
-type EntryBase = Omit<Entry, 'hostKind' | 'hostLength' | 'rank'>;
-
-function compileEntryBase(
-  rule: CompiledRule,
-  match: RouteMatch,
-  matchIndex: number,
-  routeOrder: number,
-): EntryBase {
-  const pathType = match.path?.type ?? 'PathPrefix';
-  const path = match.path?.value ?? '/';
-  return {
-    result: Object.freeze({
-      routeId: rule.routeId,
-      ruleIndex: rule.ruleIndex,
-      matchIndex,
-      rule,
-      pathPrefix: pathType === 'PathPrefix' ? path : undefined,
-    }),
-    pathType,
-    path,
-    regex: pathType === 'RegularExpression' ? compileFullMatch(path) : undefined,
-    routeOrder,
-    method: match.method,
-    headers: Object.freeze(valueConditions(match.headers, true)),
-    query: Object.freeze(valueConditions(match.queryParams, false)),
-  };
-}
+const DEFAULT_MATCHES: readonly RouteMatch[] = Object.freeze([
+  Object.freeze({ path: Object.freeze({ type: 'PathPrefix', value: '/' } as const) }),
+]);
 
 function namespaceOf(o: Route | Backend): string {
   return o.metadata.namespace ?? 'default';
@@ -378,29 +456,27 @@ export class RouteTable {
   readonly backends: ReadonlyMap<string, Backend>;
   readonly #exact: ReadonlyMap<string, HostIndex>;
   readonly #wildcard: ReadonlyMap<string, HostIndex>;
-  readonly #catchAll: HostIndex;
+  readonly #catchAll: HostIndex | undefined;
 
   constructor(
     version: number,
     backends: ReadonlyMap<string, Backend>,
-    hosts: {
-      exact: ReadonlyMap<string, HostIndex>;
-      wildcard: ReadonlyMap<string, HostIndex>;
-      catchAll: HostIndex;
-    },
+    exact: ReadonlyMap<string, HostIndex>,
+    wildcard: ReadonlyMap<string, HostIndex>,
+    catchAll: HostIndex | undefined,
   ) {
     this.version = version;
     this.backends = backends;
-    this.#exact = hosts.exact;
-    this.#wildcard = hosts.wildcard;
-    this.#catchAll = hosts.catchAll;
+    this.#exact = exact;
+    this.#wildcard = wildcard;
+    this.#catchAll = catchAll;
     Object.freeze(this);
   }
 
   /**
    * The rule that serves `req`, or `undefined` for a 404. Consults the exact-host index, the index
-   * of each wildcard suffix of the host, and the catch-all, and keeps the best-ranked hit; allocates
-   * nothing but the suffix strings of wildcard probes.
+   * of each wildcard suffix of the host, and the catch-all, and keeps the best hit by precedence;
+   * allocates nothing but the suffix strings of wildcard probes.
    */
   match(req: RouteRequest): MatchResult | undefined {
     const host = normalizeHost(req.host);
@@ -411,65 +487,136 @@ export class RouteTable {
         best = better(best, this.#wildcard.get(host.slice(dot + 1))?.match(req));
       }
     }
-    if (this.#catchAll.size > 0) best = better(best, this.#catchAll.match(req));
-    return best?.result;
+    if (this.#catchAll !== undefined) best = better(best, this.#catchAll.match(req));
+    return best;
   }
 }
 
 function better(a: Entry | undefined, b: Entry | undefined): Entry | undefined {
   if (a === undefined) return b;
-  return b !== undefined && b.rank < a.rank ? b : a;
+  return b !== undefined && comparePrecedence(b, a) < 0 ? b : a;
 }
 
-function indexFor(map: Map<string, HostIndex>, key: string): HostIndex {
-  let index = map.get(key);
-  if (index === undefined) {
-    index = new HostIndex();
-    map.set(key, index);
-  }
-  return index;
-}
-
+/** Where one hostname's entries go: the exact map, the wildcard map (by suffix) or the catch-all. */
 interface HostTarget {
-  readonly index: HostIndex;
-  readonly hostKind: number;
+  /** 0 for an exact hostname, 1 for a wildcard, 2 for a Route without hostnames. */
+  readonly hostKind: 0 | 1 | 2;
+  /** The exact hostname, or a wildcard's suffix after `*.`; empty for the catch-all. */
+  readonly key: string;
   readonly hostLength: number;
 }
 
-interface HostIndexes {
-  readonly exact: Map<string, HostIndex>;
-  readonly wildcard: Map<string, HostIndex>;
-  readonly catchAll: HostIndex;
+/**
+ * One Route compiled on its own, before any table holds it: its entries per hostname. A table is
+ * assembled from these, so a worker can keep them across versions and recompile only the Routes
+ * that changed ({@link CompiledRoute.stillValid}).
+ */
+export interface CompiledRoute {
+  readonly routeId: string;
+  readonly targets: readonly { readonly target: HostTarget; readonly entries: readonly Entry[] }[];
 }
 
-/** Where a Route's matches go: one index per distinct hostname, or the catch-all. */
-function hostTargets(route: Route, hosts: HostIndexes): HostTarget[] {
+/** Whether `compiled` can go into a table over `backends`: each ref still resolves as it did. */
+export function stillValid(compiled: CompiledRoute, backends: ReadonlyMap<string, Backend>): boolean {
+  for (const { entries } of compiled.targets) {
+    for (const e of entries) {
+      for (const ref of e.rule.backends.refs) {
+        if ((ref.status === 'resolved') !== backends.has(ref.backendId)) return false;
+      }
+    }
+  }
+  return true;
+}
+
+/** Where a Route's matches go: one target per distinct hostname, or the catch-all. */
+function hostTargets(route: Route): HostTarget[] {
   const names = new Set((route.spec.hostnames ?? []).map(normalizeHost));
-  if (names.size === 0) return [{ index: hosts.catchAll, hostKind: 2, hostLength: 0 }];
+  if (names.size === 0) return [{ hostKind: 2, key: '', hostLength: 0 }];
   return [...names].map((h) =>
     h.startsWith('*.')
-      ? { index: indexFor(hosts.wildcard, h.slice(2)), hostKind: 1, hostLength: h.length }
-      : { index: indexFor(hosts.exact, h), hostKind: 0, hostLength: h.length },
+      ? { hostKind: 1, key: h.slice(2), hostLength: h.length }
+      : { hostKind: 0, key: h, hostLength: h.length },
   );
 }
 
-/** Compiles every rule of `route` and adds one unranked entry per (hostname, match). */
-function addRoute(route: Route, routeOrder: number, hosts: HostIndexes, ctx: CompileContext): Entry[] {
-  const targets = hostTargets(route, hosts);
-  const entries: Entry[] = [];
-  route.spec.rules.forEach((spec, ruleIndex) => {
-    const rule = compileRule(route, ruleIndex, ctx);
-    const matches = spec.matches === undefined || spec.matches.length === 0 ? [DEFAULT_MATCH] : spec.matches;
-    matches.forEach((m, matchIndex) => {
-      const base = compileEntryBase(rule, m, matchIndex, routeOrder);
-      for (const t of targets) {
-        const entry: Entry = { ...base, hostKind: t.hostKind, hostLength: t.hostLength, rank: 0 };
-        t.index.add(entry);
-        entries.push(entry);
+/** What the Routes of one table share: the Backends, and backendRefs compiled once per distinct list. */
+export class RouteCompiler {
+  readonly backends: ReadonlyMap<string, Backend>;
+  readonly #ctx: CompileContext;
+
+  constructor(backends: readonly Backend[]) {
+    this.backends = new Map(backends.map((b) => [`${namespaceOf(b)}/${b.metadata.name}`, b] as const));
+    this.#ctx = { backends: this.backends, refs: new Map() };
+  }
+
+  /** Compiles every rule of `route` into one entry per (hostname, match). */
+  compile(route: Route): CompiledRoute {
+    const namespace = namespaceOf(route);
+    const routeContext: RouteContext = {
+      routeId: `${namespace}/${route.metadata.name}`,
+      namespace,
+      clientValidation: clientValidationOf(route),
+    };
+    const created = creationTime(route);
+    const targets = hostTargets(route).map((target) => ({ target, entries: [] as Entry[] }));
+    const rules = route.spec.rules;
+    for (let ruleIndex = 0; ruleIndex < rules.length; ruleIndex++) {
+      const spec = rules[ruleIndex]!;
+      const rule = compileRule(spec, ruleIndex, routeContext, this.#ctx);
+      const matches =
+        spec.matches === undefined || spec.matches.length === 0 ? DEFAULT_MATCHES : spec.matches;
+      for (let matchIndex = 0; matchIndex < matches.length; matchIndex++) {
+        const match = compileMatch(matches[matchIndex]!, matchIndex);
+        for (const t of targets) t.entries.push(new Entry(rule, match, t.target, created));
       }
-    });
-  });
-  return entries;
+    }
+    return Object.freeze({ routeId: routeContext.routeId, targets });
+  }
+}
+
+function listFor(map: Map<string, Entry[]>, key: string): Entry[] {
+  let list = map.get(key);
+  if (list === undefined) {
+    list = [];
+    map.set(key, list);
+  }
+  return list;
+}
+
+function indexAll(lists: Map<string, Entry[]>, listMax: number): Map<string, HostIndex> {
+  const indexes = new Map<string, HostIndex>();
+  for (const [key, list] of lists) indexes.set(key, buildIndex(list, listMax));
+  return indexes;
+}
+
+/**
+ * Builds a table from compiled Routes (all compiled over the same Backends), in any order: precedence
+ * depends on the entries alone. `listIndexMaxEntries` exists for tests, which check that list and
+ * trie indexes agree.
+ */
+export function assembleRouteTable(
+  routes: readonly CompiledRoute[],
+  backends: ReadonlyMap<string, Backend>,
+  version: number,
+  listIndexMaxEntries = LIST_INDEX_MAX_ENTRIES,
+): RouteTable {
+  const exact = new Map<string, Entry[]>();
+  const wildcard = new Map<string, Entry[]>();
+  const catchAll: Entry[] = [];
+  for (const route of routes) {
+    for (const { target, entries } of route.targets) {
+      const list =
+        target.hostKind === 2 ? catchAll : listFor(target.hostKind === 0 ? exact : wildcard, target.key);
+      for (const e of entries) list.push(e);
+    }
+  }
+  return new RouteTable(
+    version,
+    backends,
+    indexAll(exact, listIndexMaxEntries),
+    indexAll(wildcard, listIndexMaxEntries),
+    catchAll.length === 0 ? undefined : buildIndex(catchAll, listIndexMaxEntries),
+  );
 }
 
 /**
@@ -480,15 +627,13 @@ export function compileRouteTable(
   routes: readonly Route[],
   backends: readonly Backend[],
   version: number,
+  listIndexMaxEntries = LIST_INDEX_MAX_ENTRIES,
 ): RouteTable {
-  const backendMap = new Map(backends.map((b) => [`${namespaceOf(b)}/${b.metadata.name}`, b] as const));
-  const hosts: HostIndexes = { exact: new Map(), wildcard: new Map(), catchAll: new HostIndex() };
-  const ctx: CompileContext = { backends: backendMap, refs: new Map() };
-  const entries = sortRoutes(routes).flatMap((route, order) => addRoute(route, order, hosts, ctx));
-  entries.sort(comparePrecedence).forEach((e, rank) => {
-    e.rank = rank;
-    Object.freeze(e);
-  });
-  for (const index of [...hosts.exact.values(), ...hosts.wildcard.values(), hosts.catchAll]) index.seal();
-  return new RouteTable(version, backendMap, hosts);
+  const compiler = new RouteCompiler(backends);
+  return assembleRouteTable(
+    routes.map((r) => compiler.compile(r)),
+    compiler.backends,
+    version,
+    listIndexMaxEntries,
+  );
 }

@@ -26,8 +26,8 @@ export interface ServerOptions {
    *   short-lived, so this costs no measurable throughput, and it keeps RSS near the live data: a cache
    *   flood's RSS growth went from ~290 to ~140 MB (64 MiB bound), the load alone from ~73 to ~39 MB,
    *   and a worker with 10,000 Routes after load from ~265 to ~160 MB. The price is paid in allocation
-   *   bursts that build a large live structure: compiling a 10,000-Route table runs more full GCs and
-   *   took 225–251 ms instead of 93 ms (bench:routes). Pass your own flags to choose the other way.
+   *   bursts that build a large live structure (a whole 10,000-Route compile runs extra full GCs), so
+   *   workers recompile only the Routes a swap changes. Pass your own flags to choose the other way.
    */
   workerExecArgv?: string[];
   /** Longest wait before restarting a crashed worker; the wait doubles from 100 ms per quick crash. Default 10 000. */

@@ -16,7 +16,7 @@ test('examples/config/echo.yaml validates, routes every host to echo and redirec
   assert.ok(m !== undefined);
   const pick = pickBackend(m.rule.backends);
   assert.equal(pick.status, 'resolved');
-  assert.deepEqual(pick.status === 'resolved' && pick.backend.spec.endpoints, [
+  assert.deepEqual(pick.status === 'resolved' && table.backends.get(pick.backendId)?.spec.endpoints, [
     { address: '127.0.0.1', port: 9001, weight: 1 },
   ]);
   assert.equal(table.match(req('/', { host: 'example.com' }))?.routeId, 'default/echo');

@@ -207,7 +207,7 @@ test('weighted backendRefs: cumulative weights; weight 0 never picked; unresolve
     'unresolved:gateway-conformance-infra/missing': 10,
   });
   const pick = pickBackend(backends, 0);
-  assert.equal(pick.status === 'resolved' && pick.backend.metadata.name, 'infra-backend-v1');
+  assert.equal(pick.status === 'resolved' && pick.backendId, 'gateway-conformance-infra/infra-backend-v1');
 });
 
 test('all weights zero, or no refs, picks no backend (the gateway answers 500)', () => {

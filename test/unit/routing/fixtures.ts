@@ -42,11 +42,32 @@ export function rule(
   return { ...(matches === undefined ? {} : { matches }), backendRefs: [{ name: backend }], ...extra };
 }
 
-/** Validates `docs` (plus the three infra backends), insists all are accepted, and compiles. */
+/**
+ * Validates `docs` (plus the three infra backends), insists all are accepted, and compiles. Small
+ * tables index every hostname with a list; the table returned also compiles them into tries and
+ * asserts, on every `match`, that both answer alike — so each case checks both index shapes.
+ */
 export function tableOf(docs: unknown[], version = 1): RouteTable {
   const result = validateObjects([...BACKENDS.map((b) => backendDoc(b)), ...docs]);
   assert.deepEqual(result.rejected, []);
-  return compileRouteTable(result.routes, result.backends, version);
+  const lists = compileRouteTable(result.routes, result.backends, version);
+  const tries = compileRouteTable(result.routes, result.backends, version, 0);
+  return Object.freeze(
+    Object.create(lists, {
+      match: {
+        value: (r: RouteRequest) => {
+          const answer = lists.match(r);
+          const trie = tries.match(r);
+          assert.deepEqual(
+            trie && [trie.routeId, trie.ruleIndex, trie.matchIndex],
+            answer && [answer.routeId, answer.ruleIndex, answer.matchIndex],
+            `list and trie indexes disagree on ${r.method} ${r.host}${r.path}`,
+          );
+          return answer;
+        },
+      },
+    }),
+  ) as RouteTable;
 }
 
 export function req(

@@ -2,7 +2,7 @@
 // expectations, expressed against the table instead of a live Gateway).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backendFor, req, routeDoc, rule, tableOf } from './fixtures.ts';
+import { BACKENDS, backendFor, req, routeDoc, rule, tableOf } from './fixtures.ts';
 
 const prefix = (value: string) => ({ path: { type: 'PathPrefix', value } });
 const exact = (value: string) => ({ path: { type: 'Exact', value } });
@@ -271,9 +271,51 @@ test('the table and its results are frozen', () => {
   const table = tableOf([routeDoc('r', { rules: [rule('infra-backend-v1')] })], 7);
   const m = table.match(req('/'))!;
   assert.equal(table.version, 7);
-  assert.ok(Object.isFrozen(table));
+  assert.ok(Object.isFrozen(Object.getPrototypeOf(table)), 'the compiled table under the checking wrapper');
   assert.ok(Object.isFrozen(m));
   assert.ok(Object.isFrozen(m.rule));
   assert.ok(Object.isFrozen(m.rule.backends.refs));
   assert.equal(table.match(req('/')), m, 'a hit returns the shared, precomputed result');
+});
+
+test('list and trie indexes agree on generated tables (paths, trailing slashes, methods, headers)', () => {
+  let seed = 7;
+  const pick = <T>(items: readonly T[]): T => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return items[seed % items.length]!;
+  };
+  const paths = ['/', '/a', '/a/', '/a/b', '/a/b/', '/ab', '/a/bc', '/b'];
+  const matches = [
+    ...paths.map(prefix),
+    ...paths.map(exact),
+    { path: { type: 'RegularExpression', value: '/a/[a-z]+' } },
+    { path: prefix('/a').path, method: 'POST' },
+    { path: prefix('/a/b').path, headers: [header('x-v', '1')] },
+  ];
+  const docs = Array.from({ length: 60 }, (_, i) =>
+    routeDoc(`r${i}`, {
+      hostnames: [pick(['example.com', '*.example.com', 'x.example.com', 'example.net'])],
+      rules: [rule(pick(BACKENDS), [pick(matches), pick(matches)])],
+    }),
+  );
+  const table = tableOf(docs);
+  const requestPaths = [
+    '/',
+    '/a',
+    '/a/',
+    '/ab',
+    '/a/b',
+    '/a/b/c',
+    '/a/bc',
+    '/a/x',
+    '/b/',
+    '/c',
+    '*',
+    '/a//b',
+  ];
+  for (const host of ['example.com', 'x.example.com', 'y.x.example.com', 'example.net', 'other.org'])
+    for (const path of requestPaths)
+      for (const method of ['GET', 'POST'])
+        for (const headers of [{}, { 'X-V': '1' }] as Record<string, string>[])
+          table.match(req(path, { host, method, headers }));
 });
