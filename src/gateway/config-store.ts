@@ -1,6 +1,7 @@
 import type { MessageChannel } from '../server/service.ts';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
+import { isDeepStrictEqual } from 'node:util';
 import type { FieldError } from '../errors.ts';
 import type { Logger } from '../observability/index.ts';
 import { validateObjects, type Backend, type PorticoObject, type Route } from '../routing/index.ts';
@@ -143,14 +144,28 @@ export class ConfigStore {
 
   /** Replaces the whole configuration (a file reload, `PUT /api/v1/routeset`). */
   async replace(docs: readonly unknown[]): Promise<ApplyReport> {
-    this.#docs = keyed(docs);
+    this.#docs = this.#keepUnchanged(keyed(docs));
     return this.#publish();
   }
 
   /** Creates or updates the given objects, leaving others alone (`PATCH /api/v1/routeset`). */
   async apply(docs: readonly unknown[]): Promise<ApplyReport> {
-    for (const [key, doc] of keyed(docs)) this.#docs.set(key, doc);
+    for (const [key, doc] of this.#keepUnchanged(keyed(docs))) this.#docs.set(key, doc);
     return this.#publish();
+  }
+
+  /**
+   * `next`, with every document equal to the one it replaces swapped for the old object. Validation
+   * is memoised per object and workers keep compiled Routes per validated object, so a file reload
+   * that edits one of 10,000 documents validates and compiles one.
+   */
+  #keepUnchanged(next: Map<string, unknown>): Map<string, unknown> {
+    for (const [key, doc] of next) {
+      const previous = this.#docs.get(key);
+      if (previous !== undefined && previous !== doc && isDeepStrictEqual(previous, doc))
+        next.set(key, previous);
+    }
+    return next;
   }
 
   /** Deletes objects by key (`Route ns/name`); returns those that existed. */
@@ -174,7 +189,7 @@ export class ConfigStore {
 
   /** Replaces documents, discovered endpoints and Secrets together, as one version (the Kubernetes source). */
   async replaceSnapshot(snapshot: SourceSnapshot): Promise<ApplyReport> {
-    this.#docs = keyed(snapshot.docs);
+    this.#docs = this.#keepUnchanged(keyed(snapshot.docs));
     this.#discovered = snapshot.discovered;
     this.#secrets = snapshot.secrets;
     return this.#publish();

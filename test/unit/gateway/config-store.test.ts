@@ -1,0 +1,45 @@
+// ConfigStore hands workers the same validated object for a document that did not change, even when
+// a source re-reads it as a new object (a file reload, PUT): that object's wire key is what lets a
+// worker keep the Route compiled.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ConfigStore } from '../../../src/gateway/index.ts';
+import { toWire, type WireRouteSet } from '../../../src/gateway/route-set.ts';
+import { createLogger } from '../../../src/observability/index.ts';
+import { backendDoc, routeDoc, rule } from '../routing/fixtures.ts';
+
+function storeWithBroadcasts(): { store: ConfigStore; sent: WireRouteSet[] } {
+  const sent: WireRouteSet[] = [];
+  const channel = {
+    workers: 0,
+    broadcast: (topic: string, body: unknown) =>
+      void (topic === 'routeset' && sent.push(body as WireRouteSet)),
+    onMessage: () => undefined,
+  };
+  return { store: new ConfigStore(channel, createLogger({ level: 'silent', sync: true })), sent };
+}
+
+const docs = (edited: string) => [
+  backendDoc('web'),
+  routeDoc('a', { hostnames: ['a.example.com'], rules: [rule('web')] }),
+  routeDoc('b', { hostnames: ['b.example.com'], rules: [rule('web')] }),
+  routeDoc('c', { hostnames: [edited], rules: [rule('web')] }),
+];
+
+test('a reload of equal documents keeps their objects, so only the edited Route gets a new key', async () => {
+  const { store, sent } = storeWithBroadcasts();
+  try {
+    await store.replace(docs('c.example.com'));
+    await store.replace(docs('c2.example.com')); // every document a new object, as a file reload gives
+    await store.apply(docs('c2.example.com').slice(1, 2)); // PATCH with an equal Route: nothing changes
+    assert.equal(sent.length, 3);
+    const [first, second, third] = sent.map((s) => s.routeKeys);
+    assert.equal(first!.length, 3);
+    assert.deepEqual(second!.slice(0, 2), first!.slice(0, 2), 'a and b keep their keys');
+    assert.notEqual(second![2], first![2], 'the edited Route c has a new key');
+    assert.deepEqual(third, second);
+    assert.deepEqual(toWire(store.current).routeKeys, third);
+  } finally {
+    store.close();
+  }
+});
