@@ -95,7 +95,7 @@ export class ConfigStore {
     });
     channel.onMessage('routeset-request', (_body, workerId) => {
       this.#acks.delete(workerId);
-      if (this.#current.version > 0) channel.broadcast('routeset', toWire(this.#current));
+      if (this.#current.version > 0) this.#broadcast('full');
       this.health.activate();
       this.health.rebroadcast();
       if (!this.#serving) {
@@ -105,6 +105,9 @@ export class ConfigStore {
     });
     channel.onMessage('routeset-ack', (body, workerId) => this.#onAck(workerId, body as WorkerAck));
   }
+
+  /** Route keys of the last broadcast: what a delta may leave out. */
+  #broadcastKeys: ReadonlySet<number> = new Set();
 
   get current(): RouteSet {
     return this.#current;
@@ -257,9 +260,19 @@ export class ConfigStore {
     };
     this.#lastReport = report;
     this.#log(report, performance.now() - started);
-    this.#channel.broadcast('routeset', toWire(this.#current));
+    this.#broadcast('delta');
     this.health.update(this.#current);
     return report;
+  }
+
+  /**
+   * Sends the current set to every worker. A delta carries texts only for Routes the previous
+   * broadcast lacked — every live worker has the rest; a worker that started since asks for `full`.
+   */
+  #broadcast(form: 'full' | 'delta'): void {
+    const wire = toWire(this.#current, form === 'full' ? undefined : this.#broadcastKeys);
+    this.#broadcastKeys = new Set(wire.routeKeys);
+    this.#channel.broadcast('routeset', wire);
   }
 
   #log(report: ApplyReport, ms: number): void {

@@ -42,15 +42,15 @@ export function secretFileKey(namespace: string, name: string, key: string): str
 export type RouteSetCore = Omit<RouteSet, 'routes'>;
 
 /**
- * A RouteSet as the primary broadcasts it: each Route as its JSON text, with a key. Deserialising
- * 10,000 strings costs a worker a fraction of 10,000 object graphs, and a key the worker has seen
- * names a Route it has already compiled (`WorkerTableCompiler`), so an edit recompiles one Route, not
- * all. Texts still travel in full, so any worker, even one just started, compiles from any message.
+ * A RouteSet as the primary broadcasts it: every Route as a key, and the JSON text of the Routes a
+ * worker may not have. A key the worker has seen names a Route it has already compiled
+ * (`WorkerTableCompiler`), so an edit among 10,000 Routes sends, parses and compiles one Route.
  */
 export interface WireRouteSet extends RouteSetCore {
-  /** One per Route: equal keys mean equal texts. */
+  /** One per Route, in order: equal keys mean equal Routes. */
   readonly routeKeys: readonly number[];
-  readonly routeTexts: readonly string[];
+  /** Texts by key: of every Route in a full set; in a delta, of the Routes the previous broadcast lacked. */
+  readonly routeTexts: Readonly<Record<number, string>>;
 }
 
 // The primary reuses validated objects while they are unchanged, so each is serialised once and its
@@ -67,8 +67,15 @@ function serialise(route: Route): { readonly key: number; readonly text: string 
   return entry;
 }
 
-export function toWire(set: RouteSet): WireRouteSet {
+/** `set` for the wire: in full, or as a delta carrying only texts whose keys are not in `known`. */
+export function toWire(set: RouteSet, known?: ReadonlySet<number>): WireRouteSet {
   const { routes, ...rest } = set;
-  const entries = routes.map(serialise);
-  return { ...rest, routeKeys: entries.map((e) => e.key), routeTexts: entries.map((e) => e.text) };
+  const routeKeys: number[] = [];
+  const routeTexts: Record<number, string> = {};
+  for (const route of routes) {
+    const { key, text } = serialise(route);
+    routeKeys.push(key);
+    if (known?.has(key) !== true) routeTexts[key] = text;
+  }
+  return { ...rest, routeKeys, routeTexts };
 }

@@ -46,6 +46,14 @@ export class TableService implements BackgroundService {
       const started = performance.now();
       try {
         const table = this.#compiler.compile(set);
+        if (table === undefined) {
+          logger.debug(
+            { version: set.version },
+            'routing set names Routes this worker lacks; asking for all',
+          );
+          this.#channel.sendToPrimary('routeset-request', {});
+          return;
+        }
         lb.attach(table);
         this.#holder.current = table;
       } catch (error) {

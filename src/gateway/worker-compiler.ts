@@ -11,6 +11,8 @@ import type { WireRouteSet } from './route-set.ts';
 import { assembleGatewayTable, type GatewayTable } from './runtime.ts';
 
 interface KeptRoute {
+  /** Kept to recompile when a ref resolves differently: a delta carries no text for a known key. */
+  readonly text: string;
   readonly compiled: CompiledRoute;
   /** The Route itself when it has `tls`, for the certificate store; others are not kept. */
   readonly tlsRoute: Route | undefined;
@@ -30,7 +32,13 @@ export class WorkerTableCompiler {
   lastStats = { compiled: 0, reused: 0, kept: 0 };
   readonly #certificates = new CertificateEntryCache(sharedTicketKeys());
 
-  compile(set: WireRouteSet): GatewayTable {
+  /**
+   * The table for `set`, or `undefined` when `set` is a delta naming a Route this worker never saw
+   * (it started after the previous broadcast): the caller asks the primary for the full set.
+   */
+  compile(set: WireRouteSet): GatewayTable | undefined {
+    for (const key of set.routeKeys)
+      if (!this.#routes.has(key) && set.routeTexts[key] === undefined) return undefined;
     const compiler = new RouteCompiler(set.backends);
     const compiled: CompiledRoute[] = [];
     const tlsRoutes: Route[] = [];
@@ -39,8 +47,9 @@ export class WorkerTableCompiler {
       const key = set.routeKeys[i]!;
       let kept = this.#routes.get(key);
       if (kept === undefined || !stillValid(kept.compiled, compiler.backends)) {
-        const route = JSON.parse(set.routeTexts[i]!) as Route;
-        kept = { compiled: compiler.compile(route), tlsRoute: route.spec.tls && route, seenIn: 0 };
+        const text = kept?.text ?? set.routeTexts[key]!;
+        const route = JSON.parse(text) as Route;
+        kept = { text, compiled: compiler.compile(route), tlsRoute: route.spec.tls && route, seenIn: 0 };
         this.#routes.set(key, kept);
         fresh += 1;
       }
@@ -50,10 +59,10 @@ export class WorkerTableCompiler {
     }
     const table = assembleGatewayTable(
       set,
-      assembleRouteTable(compiled, compiler.backends, set.version),
+      assembleRouteTable(compiled, compiler, set.version),
       compileCertificates(tlsRoutes, set.files, this.#certificates).store,
     );
-    for (const [key, kept] of this.#routes) if (kept.seenIn !== set.version) this.#routes.delete(key);
+    this.#routes.forEach((kept, key, routes) => kept.seenIn !== set.version && routes.delete(key));
     this.lastStats = { compiled: fresh, reused: compiled.length - fresh, kept: this.#routes.size };
     return table;
   }

@@ -97,6 +97,7 @@ export interface MatchResult {
 type PathType = 'Exact' | 'PathPrefix' | 'RegularExpression';
 
 const EMPTY_CONDITIONS: readonly ValueCondition[] = Object.freeze([]);
+const EMPTY_IDS: readonly string[] = Object.freeze([]);
 
 /** One match of a rule, compiled once and copied into an {@link Entry} per hostname. */
 interface CompiledMatch extends MatchConditions {
@@ -320,10 +321,11 @@ class TrieIndex implements HostIndex {
 /** Above this many matches a hostname gets a trie; at or below, a list. */
 const LIST_INDEX_MAX_ENTRIES = 8;
 
-function buildIndex(entries: Entry[], listMax: number): HostIndex {
-  entries.sort(comparePrecedence);
-  // slice(): an array grown by push keeps room for 17; a table holds 10,000 of these lists.
-  return entries.length <= listMax ? new ListIndex(Object.freeze(entries.slice())) : new TrieIndex(entries);
+function buildIndex(entries: readonly Entry[], listMax: number): HostIndex {
+  // A copy: exactly sized (an array grown by push keeps room for 17, and a table holds 10,000 lists),
+  // and the caller's array stays as it was.
+  const sorted = entries.slice().sort(comparePrecedence);
+  return sorted.length <= listMax ? new ListIndex(Object.freeze(sorted)) : new TrieIndex(sorted);
 }
 
 function durationMs(text: string | undefined): number | undefined {
@@ -513,19 +515,26 @@ interface HostTarget {
  */
 export interface CompiledRoute {
   readonly routeId: string;
-  readonly targets: readonly { readonly target: HostTarget; readonly entries: readonly Entry[] }[];
+  readonly targets: readonly RouteTarget[];
+  /** The Backend ids the Route's refs name that resolved when it was compiled, and those that did not. */
+  readonly resolvedRefs: readonly string[];
+  readonly unresolvedRefs: readonly string[];
+}
+
+/** A Route's entries under one hostname key, and the index they make when no other Route shares the key. */
+interface RouteTarget {
+  readonly target: HostTarget;
+  readonly entries: readonly Entry[];
+  /** Most hostnames belong to one Route: a table reuses this index for them, swap after swap. */
+  readonly index: HostIndex;
 }
 
 /** Whether `compiled` can go into a table over `backends`: each ref still resolves as it did. */
 export function stillValid(compiled: CompiledRoute, backends: ReadonlyMap<string, Backend>): boolean {
-  for (const { entries } of compiled.targets) {
-    for (const e of entries) {
-      for (const ref of e.rule.backends.refs) {
-        if ((ref.status === 'resolved') !== backends.has(ref.backendId)) return false;
-      }
-    }
-  }
-  return true;
+  return (
+    compiled.resolvedRefs.every((id) => backends.has(id)) &&
+    !compiled.unresolvedRefs.some((id) => backends.has(id))
+  );
 }
 
 /** Where a Route's matches go: one target per distinct hostname, or the catch-all. */
@@ -539,13 +548,18 @@ function hostTargets(route: Route): HostTarget[] {
   );
 }
 
-/** What the Routes of one table share: the Backends, and backendRefs compiled once per distinct list. */
+/**
+ * What the Routes of one table share: the Backends, backendRefs compiled once per distinct list, and
+ * the list/trie threshold (a parameter for tests, which check that list and trie indexes agree).
+ */
 export class RouteCompiler {
   readonly backends: ReadonlyMap<string, Backend>;
+  readonly listIndexMaxEntries: number;
   readonly #ctx: CompileContext;
 
-  constructor(backends: readonly Backend[]) {
+  constructor(backends: readonly Backend[], listIndexMaxEntries = LIST_INDEX_MAX_ENTRIES) {
     this.backends = new Map(backends.map((b) => [`${namespaceOf(b)}/${b.metadata.name}`, b] as const));
+    this.listIndexMaxEntries = listIndexMaxEntries;
     this.#ctx = { backends: this.backends, refs: new Map() };
   }
 
@@ -560,9 +574,15 @@ export class RouteCompiler {
     const created = creationTime(route);
     const targets = hostTargets(route).map((target) => ({ target, entries: [] as Entry[] }));
     const rules = route.spec.rules;
+    const resolvedRefs: string[] = [];
+    const unresolvedRefs: string[] = [];
     for (let ruleIndex = 0; ruleIndex < rules.length; ruleIndex++) {
       const spec = rules[ruleIndex]!;
       const rule = compileRule(spec, ruleIndex, routeContext, this.#ctx);
+      for (const ref of rule.backends.refs) {
+        const ids = ref.status === 'resolved' ? resolvedRefs : unresolvedRefs;
+        if (!ids.includes(ref.backendId)) ids.push(ref.backendId);
+      }
       const matches =
         spec.matches === undefined || spec.matches.length === 0 ? DEFAULT_MATCHES : spec.matches;
       for (let matchIndex = 0; matchIndex < matches.length; matchIndex++) {
@@ -570,52 +590,68 @@ export class RouteCompiler {
         for (const t of targets) t.entries.push(new Entry(rule, match, t.target, created));
       }
     }
-    return Object.freeze({ routeId: routeContext.routeId, targets });
+    return Object.freeze({
+      routeId: routeContext.routeId,
+      resolvedRefs: Object.freeze(resolvedRefs.slice()),
+      unresolvedRefs: unresolvedRefs.length === 0 ? EMPTY_IDS : Object.freeze(unresolvedRefs),
+      targets: Object.freeze(
+        targets.map(({ target, entries }) =>
+          Object.freeze({ target, entries, index: buildIndex(entries, this.listIndexMaxEntries) }),
+        ),
+      ),
+    });
   }
 }
 
-function listFor(map: Map<string, Entry[]>, key: string): Entry[] {
-  let list = map.get(key);
-  if (list === undefined) {
-    list = [];
-    map.set(key, list);
-  }
-  return list;
+/** While a table is assembled: the one Route target under a key, or the merged entries of several. */
+type Contribution = RouteTarget | Entry[];
+
+function contribute(map: Map<string, Contribution>, key: string, t: RouteTarget): void {
+  const seen = map.get(key);
+  if (seen === undefined) map.set(key, t);
+  else if (Array.isArray(seen)) seen.push(...t.entries);
+  else map.set(key, [...seen.entries, ...t.entries]);
 }
 
-function indexAll(lists: Map<string, Entry[]>, listMax: number): Map<string, HostIndex> {
+function indexOfContribution(c: Contribution, listMax: number): HostIndex {
+  return Array.isArray(c) ? buildIndex(c, listMax) : c.index;
+}
+
+function indexAll(contributions: Map<string, Contribution>, listMax: number): Map<string, HostIndex> {
   const indexes = new Map<string, HostIndex>();
-  for (const [key, list] of lists) indexes.set(key, buildIndex(list, listMax));
+  for (const [key, c] of contributions) indexes.set(key, indexOfContribution(c, listMax));
   return indexes;
 }
 
 /**
- * Builds a table from compiled Routes (all compiled over the same Backends), in any order: precedence
- * depends on the entries alone. `listIndexMaxEntries` exists for tests, which check that list and
- * trie indexes agree.
+ * Builds a table from Routes compiled by `compiler`, in any order: precedence depends on the entries
+ * alone. A hostname only one Route names keeps that Route's index; shared ones are merged and sorted.
  */
 export function assembleRouteTable(
   routes: readonly CompiledRoute[],
-  backends: ReadonlyMap<string, Backend>,
+  compiler: RouteCompiler,
   version: number,
-  listIndexMaxEntries = LIST_INDEX_MAX_ENTRIES,
 ): RouteTable {
-  const exact = new Map<string, Entry[]>();
-  const wildcard = new Map<string, Entry[]>();
-  const catchAll: Entry[] = [];
+  const exact = new Map<string, Contribution>();
+  const wildcard = new Map<string, Contribution>();
+  const catchAll = new Map<string, Contribution>();
   for (const route of routes) {
-    for (const { target, entries } of route.targets) {
-      const list =
-        target.hostKind === 2 ? catchAll : listFor(target.hostKind === 0 ? exact : wildcard, target.key);
-      for (const e of entries) list.push(e);
+    for (const t of route.targets) {
+      contribute(
+        t.target.hostKind === 0 ? exact : t.target.hostKind === 1 ? wildcard : catchAll,
+        t.target.key,
+        t,
+      );
     }
   }
+  const listMax = compiler.listIndexMaxEntries;
+  const all = catchAll.get('');
   return new RouteTable(
     version,
-    backends,
-    indexAll(exact, listIndexMaxEntries),
-    indexAll(wildcard, listIndexMaxEntries),
-    catchAll.length === 0 ? undefined : buildIndex(catchAll, listIndexMaxEntries),
+    compiler.backends,
+    indexAll(exact, listMax),
+    indexAll(wildcard, listMax),
+    all === undefined ? undefined : indexOfContribution(all, listMax),
   );
 }
 
@@ -629,11 +665,10 @@ export function compileRouteTable(
   version: number,
   listIndexMaxEntries = LIST_INDEX_MAX_ENTRIES,
 ): RouteTable {
-  const compiler = new RouteCompiler(backends);
+  const compiler = new RouteCompiler(backends, listIndexMaxEntries);
   return assembleRouteTable(
     routes.map((r) => compiler.compile(r)),
-    compiler.backends,
+    compiler,
     version,
-    listIndexMaxEntries,
   );
 }
