@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
-import { ConfigStore, registerAdminApi } from '../gateway/index.ts';
+import type { ConfigStore } from '../gateway/index.ts';
 import { gatewayServer } from './data-plane.ts';
 // The Kubernetes client is loaded by the primary only (below): workers never pay for it.
 import type { KubernetesController, ControllerOptions } from '../controller/index.ts';
@@ -108,7 +108,9 @@ export async function startController(
   let controller: KubernetesController | undefined;
   let store: ConfigStore | undefined;
   if (server.isPrimaryProcess) {
+    // Primary only: workers load neither the Kubernetes client nor the store and its validation.
     const { KubernetesController, kubeClients } = await import('../controller/index.ts');
+    const { ConfigStore, registerAdminApi } = await import('../gateway/index.ts');
     store = new ConfigStore(server, logger);
     const programmed = store;
     controller = new KubernetesController({

@@ -1,4 +1,7 @@
-import { GatewayCacheService, GatewayProxy, TableHolder, TableService } from '../gateway/index.ts';
+// Module by module, not the gateway barrel: a worker loads this, and the barrel brings the primary's
+// ConfigStore, validation (TypeBox) and YAML along.
+import { GatewayCacheService, GatewayProxy, TableHolder } from '../gateway/gateway-proxy.ts';
+import { TableService } from '../gateway/table-service.ts';
 import { httpProxyService, type HttpProxyService } from '../proxy/index.ts';
 import { createLogger, type Logger } from '../observability/index.ts';
 import { Server } from '../server/index.ts';

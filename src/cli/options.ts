@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import { InvalidArgumentError } from '../errors.ts';
-import { parseDuration } from '../routing/index.ts';
+import { parseDuration } from '../routing/duration.ts';
 import { parseListenAddress } from '../server/index.ts';
 
 /** Settings of `portico serve`; each is a flag, an environment variable and a config-file key. */
@@ -80,7 +80,9 @@ function readConfigFile(path: string | undefined, table: Record<string, string> 
   if (path === undefined) return {};
   let data: unknown;
   try {
-    data = parseYaml(readFileSync(path, 'utf8'));
+    // Required here, not imported: every worker re-reads its settings, and most run without a file.
+    const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+    data = parse(readFileSync(path, 'utf8'));
   } catch (error) {
     throw new InvalidArgumentError('--config', `cannot read ${path}: ${(error as Error).message}`);
   }

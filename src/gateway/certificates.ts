@@ -1,5 +1,6 @@
 import type { FieldError } from '../errors.ts';
-import { routeIdOf, sortRoutes, type Route } from '../routing/index.ts';
+import type { Route } from '../routing/schema.ts';
+import { routeIdOf, sortRoutes } from '../routing/table.ts';
 import {
   CertificateStore,
   type CertificateEntry,

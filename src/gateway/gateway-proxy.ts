@@ -21,14 +21,10 @@ import {
   type ResponseRetryDecision,
   type CacheSettings,
 } from '../proxy/index.ts';
-import {
-  applyHeaderModifier,
-  pickBackend,
-  queryParam,
-  redirectResponse,
-  rewritePath,
-  type MatchResult,
-} from '../routing/index.ts';
+import { pickBackend } from '../routing/backends.ts';
+import { applyHeaderModifier, redirectResponse, rewritePath } from '../routing/filters.ts';
+import { queryParam } from '../routing/match.ts';
+import type { MatchResult } from '../routing/table.ts';
 import type {
   CacheSettings as RuleCacheSettings,
   ClientValidationSettings,

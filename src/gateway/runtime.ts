@@ -1,6 +1,8 @@
 import { ConfigError, type FieldError } from '../errors.ts';
 import { SessionAffinity, createSelector, isDnsName, type Endpoint, type Selector } from '../lb/index.ts';
-import { compileRouteTable, parseDuration, type Backend, type RouteTable } from '../routing/index.ts';
+import { parseDuration } from '../routing/duration.ts';
+import type { Backend } from '../routing/schema.ts';
+import { compileRouteTable, type RouteTable } from '../routing/table.ts';
 import { HttpPeer, clientCertificateFromPem, type HttpPeerOptions } from '../upstream/index.ts';
 import type { CertificateStore } from '../tls/index.ts';
 import { EndpointGate } from './endpoint-state.ts';

@@ -1,10 +1,5 @@
-import {
-  RouteCompiler,
-  assembleRouteTable,
-  stillValid,
-  type CompiledRoute,
-  type Route,
-} from '../routing/index.ts';
+import type { Route } from '../routing/schema.ts';
+import { RouteCompiler, assembleRouteTable, stillValid, type CompiledRoute } from '../routing/table.ts';
 import { CertificateEntryCache, sharedTicketKeys } from '../tls/index.ts';
 import { compileCertificates } from './certificates.ts';
 import type { WireRouteSet } from './route-set.ts';

@@ -24,13 +24,13 @@ export interface PorticoProcess {
 
 export async function startPortico(
   files: Record<string, string>,
-  options: { workers?: number; extraArgs?: string[] } = {},
+  options: { workers?: number; extraArgs?: string[]; env?: Record<string, string> } = {},
 ): Promise<PorticoProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'portico-config-'));
   for (const [name, yaml] of Object.entries(files)) writeFileSync(join(dir, name), yaml);
   const [port, admin] = [await closedPort(), await closedPort()];
   const token = 'test-token-0123456789';
-  const child = spawnFixture(CLI, {}, [
+  const child = spawnFixture(CLI, options.env ?? {}, [
     ...serveArgs(dir, port, admin, options.workers ?? 2),
     '--admin-token',
     token,
