@@ -36,13 +36,14 @@ export default tseslint.config(
   },
   {
     // An ESM import of a builtin evaluates every export: node:http's lazy WebSocket getters load node's
-    // bundled undici, node:tls and node:http2 (~9 MB per worker) at start-up. Types are free; values
-    // come from process.getBuiltinModule at the first use (docs/architecture.md).
+    // bundled undici, node:tls and node:http2 (~9 MB per worker) at start-up, and node:crypto costs a
+    // worker ~4.5 MB that a plain-HTTP proxy never uses. Types are free; values come from
+    // process.getBuiltinModule at the first use (docs/architecture.md).
     files: ['src/**/*.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
-        ...['node:http', 'node:https', 'node:http2', 'node:tls'].map((name) => ({
+        ...['node:http', 'node:https', 'node:http2', 'node:tls', 'node:crypto'].map((name) => ({
           name,
           allowTypeImports: true,
           message: `take ${name} with process.getBuiltinModule: an ESM import loads it (and more) in every worker`,

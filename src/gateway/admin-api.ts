@@ -1,6 +1,5 @@
 import type { MessageChannel } from '../server/service.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
 import { ConfigError } from '../errors.ts';
 import { parseDocuments } from '../config/file-source.ts';
 import { sendJson, type AdminServer } from '../server/index.ts';
@@ -164,7 +163,10 @@ function authorized(req: IncomingMessage, res: ServerResponse, options: AdminApi
   }
   const given = Buffer.from(header.slice(7));
   const expected = Buffer.from(options.token);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+  if (
+    given.length !== expected.length ||
+    !process.getBuiltinModule('node:crypto').timingSafeEqual(given, expected)
+  ) {
     sendJson(res, 403, { error: 'the bearer token is not valid' });
     return false;
   }

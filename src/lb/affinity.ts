@@ -8,7 +8,6 @@
  * in every worker, on every node and across table swaps: a client keeps its endpoint whichever
  * process of whichever node the kernel or the load balancer in front hands its next connection to.
  */
-import { createHash } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.ts';
 import { HTTP_TOKEN } from '../http.ts';
 import type { Endpoint } from './endpoint.ts';
@@ -72,7 +71,14 @@ export class SessionAffinity {
 
 /** 96 bits of SHA-256 over scope and endpoint id, base64url: unguessable enough, short on the wire. */
 function endpointToken(scope: string, endpointId: string): string {
-  return createHash('sha256').update(scope).update('\n').update(endpointId).digest('base64url').slice(0, 16);
+  return process
+    .getBuiltinModule('node:crypto')
+    .createHash('sha256')
+    .update(scope)
+    .update('\n')
+    .update(endpointId)
+    .digest('base64url')
+    .slice(0, 16);
 }
 
 /** The value of cookie `name` in a `Cookie` request header (RFC 6265 §5.4 pairs), or undefined. */

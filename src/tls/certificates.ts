@@ -1,4 +1,4 @@
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { PorticoError } from '../errors.ts';
 
 /** A certificate chain and its private key, as PEM. The chain starts with the leaf. */
@@ -15,13 +15,13 @@ export interface PemKeyPair {
 export function checkServerCertificate(pair: PemKeyPair, origin: string, now = Date.now()): void {
   let leaf: X509Certificate;
   try {
-    leaf = new X509Certificate(pair.cert);
+    leaf = new (process.getBuiltinModule('node:crypto').X509Certificate)(pair.cert);
   } catch (cause) {
     throw new PorticoError('INVALID_CONFIG', `${origin}: the certificate is not valid PEM`, { cause });
   }
   let matches: boolean;
   try {
-    matches = leaf.checkPrivateKey(createPrivateKey(pair.key));
+    matches = leaf.checkPrivateKey(process.getBuiltinModule('node:crypto').createPrivateKey(pair.key));
   } catch (cause) {
     throw new PorticoError('INVALID_CONFIG', `${origin}: the private key is not valid PEM`, { cause });
   }
@@ -44,7 +44,7 @@ export function checkServerCertificate(pair: PemKeyPair, origin: string, now = D
 /** Checks a PEM CA bundle for client-certificate validation; returns it unchanged. */
 export function checkCaBundle(pem: string, origin: string): string {
   try {
-    new X509Certificate(pem);
+    new (process.getBuiltinModule('node:crypto').X509Certificate)(pem);
   } catch (cause) {
     throw new PorticoError('INVALID_CONFIG', `${origin}: the CA bundle is not valid PEM`, { cause });
   }

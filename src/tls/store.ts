@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { SecureContext } from 'node:tls';
 import { InvalidArgumentError } from '../errors.ts';
 import { checkCaBundle, checkServerCertificate, type PemKeyPair } from './certificates.ts';
@@ -132,7 +131,12 @@ export class CertificateEntryCache {
         ca: spec.clientValidation?.ca,
         ticketKeys: this.#ticketKeys,
         // Ties session IDs to this entry, so a session resumed under another entry's name is refused.
-        sessionIdContext: createHash('sha256').update(spec.key).digest('hex').slice(0, 32),
+        sessionIdContext: process
+          .getBuiltinModule('node:crypto')
+          .createHash('sha256')
+          .update(spec.key)
+          .digest('hex')
+          .slice(0, 32),
       });
       entry = Object.freeze({ key: spec.key, context, clientValidation: spec.clientValidation, digest });
     }
@@ -148,7 +152,7 @@ export class CertificateEntryCache {
 }
 
 function digestOf(spec: CertificateSpec): string {
-  const hash = createHash('sha256');
+  const hash = process.getBuiltinModule('node:crypto').createHash('sha256');
   for (const pair of spec.pairs) hash.update(pair.cert).update('\0').update(pair.key).update('\0');
   const validation = spec.clientValidation;
   if (validation !== undefined) hash.update(validation.mode).update('\0').update(validation.ca);

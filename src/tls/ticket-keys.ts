@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.ts';
 
 const VARIABLE = 'PORTICO_TLS_TICKET_KEYS';
@@ -17,7 +16,7 @@ export function sharedTicketKeys(env: NodeJS.ProcessEnv = process.env): Buffer {
       throw new InvalidArgumentError(VARIABLE, `must be 48 bytes in base64, got ${keys.length}`);
     return keys;
   }
-  const keys = randomBytes(48);
+  const keys = process.getBuiltinModule('node:crypto').randomBytes(48);
   env[VARIABLE] = keys.toString('base64');
   return keys;
 }

@@ -1,4 +1,4 @@
-import { createHash, X509Certificate, createPrivateKey } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, PorticoError } from '../errors.ts';
 
@@ -27,12 +27,12 @@ export function clientCertificateFromPem(
 ): ClientCertificate {
   let x509: X509Certificate;
   try {
-    x509 = new X509Certificate(cert);
+    x509 = new (process.getBuiltinModule('node:crypto').X509Certificate)(cert);
   } catch (cause) {
     throw new PorticoError('INVALID_CONFIG', `${origin}: certificate is not valid PEM`, { cause });
   }
   try {
-    if (!x509.checkPrivateKey(createPrivateKey(key))) {
+    if (!x509.checkPrivateKey(process.getBuiltinModule('node:crypto').createPrivateKey(key))) {
       throw new PorticoError('INVALID_CONFIG', `${origin}: private key does not match the certificate`);
     }
   } catch (cause) {
@@ -183,7 +183,9 @@ export class HttpPeer {
       this.address,
       this.sni ?? '',
       this.verify ? 'v' : 'nv',
-      this.ca === undefined ? '' : createHash('sha256').update(this.ca).digest('base64url'),
+      this.ca === undefined
+        ? ''
+        : process.getBuiltinModule('node:crypto').createHash('sha256').update(this.ca).digest('base64url'),
       this.clientCertificate?.fingerprint ?? '',
       this.alpn,
       `${t.connect}/${t.read}/${t.idle}`,
