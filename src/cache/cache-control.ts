@@ -40,6 +40,15 @@ export interface RequestDirectives {
   readonly onlyIfCached: boolean;
 }
 
+const NO_REQUEST_DIRECTIVES: RequestDirectives = Object.freeze({
+  maxAge: undefined,
+  maxStale: undefined,
+  minFresh: undefined,
+  noCache: false,
+  noStore: false,
+  onlyIfCached: false,
+});
+
 interface Cursor {
   readonly text: string;
   pos: number;
@@ -146,6 +155,8 @@ export function parseResponseCacheControl(headers: HeaderMap): ResponseDirective
  */
 export function parseRequestCacheControl(headers: HeaderMap): RequestDirectives {
   const raw = headerValue(headers, 'cache-control');
+  // Most requests carry neither header: one shared answer instead of two empty maps per request.
+  if (raw === undefined && headers.pragma === undefined) return NO_REQUEST_DIRECTIVES;
   const d = parseDirectives(raw);
   const pragmaNoCache = raw === undefined && parseDirectives(headerValue(headers, 'pragma')).has('no-cache');
   return {
@@ -181,7 +192,7 @@ const ASCTIME_DATE = new RegExp(
  * Parses an HTTP-date (RFC 9110 §5.6.7) in any of its three formats to epoch milliseconds.
  * `now` only matters for the two-digit years of the obsolete RFC 850 format.
  */
-export function parseHttpDate(value: string | undefined, now: number = Date.now()): number | undefined {
+export function parseHttpDate(value: string | undefined, now?: number): number | undefined {
   if (value === undefined) return undefined;
   const text = value.trim();
   let m = IMF_FIXDATE.exec(text);
@@ -189,7 +200,8 @@ export function parseHttpDate(value: string | undefined, now: number = Date.now(
   m = ASCTIME_DATE.exec(text);
   if (m) return utc(Number(m[6]), m[1], m[2], m.slice(3, 6));
   m = RFC850_DATE.exec(text);
-  if (m) return utc(fullYear(Number(m[3]), now), m[2], m[1], m.slice(4, 7));
+  // `now` is read only here: the hit path calls this for absent headers on every request.
+  if (m) return utc(fullYear(Number(m[3]), now ?? Date.now()), m[2], m[1], m.slice(4, 7));
   return undefined;
 }
 

@@ -84,8 +84,9 @@ export function clientConditionMatches(request: HeaderMap, stored: HeaderMap): b
     });
   }
   const since = parseHttpDate(firstHeaderValue(request, 'if-modified-since'));
+  if (since === undefined) return false;
   const modified = parseHttpDate(firstHeaderValue(stored, 'last-modified'));
-  return since !== undefined && modified !== undefined && modified <= since;
+  return modified !== undefined && modified <= since;
 }
 
 function weak(tag: string): string {
