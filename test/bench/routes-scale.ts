@@ -3,8 +3,10 @@
  *   - compile + swap of a 10,000-Route table in a worker (≤ 50 ms),
  *   - proxy throughput with 10,000 Routes vs 10 (≥ 95 %),
  *   - worker RSS with 10,000 Routes (≤ 150 MB).
- *   npm run bench:routes -- [--routes 10000] [--duration 10] [--rounds 2]
- * Same layout as run.ts: origin nginx + wrk on core 1, Portico (one worker) on core 0.
+ *   npm run bench:routes -- [--routes 10000] [--duration 5] [--rounds 6]
+ * Same layout as run.ts: origin nginx + wrk on core 1, Portico (one worker) on core 0. Both
+ * instances run side by side (the idle one costs nothing) and wrk alternates between them, so a
+ * drift in this machine's speed hits both alike; the figure is the median of the paired ratios.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -29,8 +31,8 @@ const { values } = parseArgs({
   strict: false,
   options: {
     routes: { type: 'string', default: '10000' },
-    duration: { type: 'string', default: '10' },
-    rounds: { type: 'string', default: '2' },
+    duration: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '6' },
   },
 });
 const ROUTES = Number(values.routes);
@@ -56,21 +58,30 @@ function config(routes: number): string {
   return dir;
 }
 
-interface Sample {
-  routes: number;
-  rps: number;
-  p99Ms: number;
+/** One running `portico serve` over a config of `routes` Routes. */
+interface Instance {
+  readonly routes: number;
+  readonly port: number;
+  readonly child: ChildProcess;
+  readonly worker: number | undefined;
   /** The worker's first table, compiled at start-up by code V8 has not optimised yet. */
-  coldCompileMs: number;
+  readonly coldCompileMs: number;
   /** Median of re-compiles after edits: what a swap costs in a running worker. */
-  compileMs: number;
-  idleRssMb: number;
-  workerRssMb: number;
+  readonly compileMs: number;
+  readonly idleRssMb: number;
 }
 
 const TOKEN = 'bench-token';
 
-/** Edits one Route through the admin API `times` times; each edit recompiles the whole table in the worker. */
+interface Status {
+  workers: Record<string, { compileMs: number }>;
+}
+
+async function status(admin: number): Promise<Status> {
+  return JSON.parse((await get(`http://127.0.0.1:${admin}/api/v1/status`)).body.toString()) as Status;
+}
+
+/** Edits one Route through the admin API `times` times; each edit is one swap in the worker. */
 async function warmCompiles(admin: number, times: number): Promise<number> {
   const ms: number[] = [];
   for (let i = 0; i < times; i++) {
@@ -81,76 +92,76 @@ async function warmCompiles(admin: number, times: number): Promise<number> {
       headers: { authorization: `Bearer ${TOKEN}` },
     });
     if (res.status !== 200) throw new Error(`edit failed: ${res.status} ${res.body.toString()}`);
-    const status = JSON.parse((await get(`http://127.0.0.1:${admin}/api/v1/status`)).body.toString()) as {
-      workers: Record<string, { compileMs: number }>;
-    };
-    ms.push(status.workers['1']!.compileMs);
+    ms.push((await status(admin)).workers['1']!.compileMs);
   }
   return median(ms);
 }
 
-async function measure(dir: string, routes: number, port: number): Promise<Sample> {
+async function start(dir: string, routes: number, port: number): Promise<Instance> {
   const admin = port + 1000;
   const child: ChildProcess = spawn(
     'taskset',
     ['-c', '0', process.execPath, CLI, ...serveArgs(dir, port, admin, 1), '--admin-token', TOKEN],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
-  try {
-    await waitForPort(port, 60_000);
-    for (let i = 0; i < 600 && (await get(`http://127.0.0.1:${admin}/readyz`)).status !== 200; i++)
-      await new Promise((r) => setTimeout(r, 100));
-    const status = JSON.parse((await get(`http://127.0.0.1:${admin}/api/v1/status`)).body.toString()) as {
-      workers: Record<string, { compileMs: number }>;
-    };
-    const worker = childPids(child.pid!)[0];
-    const idleRssMb = worker === undefined ? NaN : rssMb(worker);
-    const compileMs = await warmCompiles(admin, 7);
-    wrk(port, 2, ['Host: target.example.com']);
-    const result = wrk(port, DURATION, ['Host: target.example.com']);
-    if (result.errors > 0) throw new Error(`${result.errors} errors with ${routes} routes`);
-    return {
-      routes,
-      rps: result.rps,
-      p99Ms: result.p99Ms,
-      coldCompileMs: status.workers['1']!.compileMs,
-      compileMs,
-      idleRssMb,
-      workerRssMb: worker === undefined ? NaN : rssMb(worker),
-    };
-  } finally {
-    await stop(child);
-  }
+  await waitForPort(port, 60_000);
+  for (let i = 0; i < 600 && (await get(`http://127.0.0.1:${admin}/readyz`)).status !== 200; i++)
+    await new Promise((r) => setTimeout(r, 100));
+  const coldCompileMs = (await status(admin)).workers['1']!.compileMs;
+  const worker = childPids(child.pid!)[0];
+  const idleRssMb = worker === undefined ? NaN : rssMb(worker);
+  const compileMs = await warmCompiles(admin, 7);
+  return { routes, port, child, worker, coldCompileMs, compileMs, idleRssMb };
+}
+
+function load(instance: Instance, seconds: number): { rps: number; p99Ms: number } {
+  const result = wrk(instance.port, seconds, ['Host: target.example.com']);
+  if (result.errors > 0) throw new Error(`${result.errors} errors with ${instance.routes} routes`);
+  return result;
 }
 
 requireTool('nginx');
 requireTool('wrk');
 const origin = startOrigin();
+const instances: Instance[] = [];
 try {
   await waitForPort(ORIGIN_PORT);
-  const dirs = new Map([10, ROUTES].map((n) => [n, config(n)]));
-  const samples: Sample[] = [];
+  for (const [n, port] of [
+    [10, 18_300],
+    [ROUTES, 18_301],
+  ] as const)
+    instances.push(await start(config(n), n, port));
+  const [small, large] = instances as [Instance, Instance];
+  for (const instance of instances) load(instance, 2);
+  const ratios: number[] = [];
+  const rps = new Map<Instance, number[]>(instances.map((i) => [i, []]));
+  const p99 = new Map<Instance, number[]>(instances.map((i) => [i, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    for (const [n, dir] of dirs) {
-      const s = await measure(dir, n, 18_300 + round * 10 + (n === 10 ? 0 : 1));
-      samples.push(s);
-      console.error(
-        `round ${round + 1}, ${n} routes: ${Math.round(s.rps)} req/s, p99 ${s.p99Ms} ms, compile+swap ${s.compileMs.toFixed(1)} ms (first, cold: ${s.coldCompileMs.toFixed(1)} ms), worker RSS idle ${s.idleRssMb.toFixed(1)} MB, after load ${s.workerRssMb.toFixed(1)} MB`,
-      );
+    // Alternate which goes first, so neither always runs on the warmer side of a drift.
+    const order = round % 2 === 0 ? [small, large] : [large, small];
+    const results = new Map(order.map((instance) => [instance, load(instance, DURATION)]));
+    for (const [instance, r] of results) {
+      rps.get(instance)!.push(r.rps);
+      p99.get(instance)!.push(r.p99Ms);
     }
+    const ratio = results.get(large)!.rps / results.get(small)!.rps;
+    ratios.push(ratio);
+    console.error(
+      `round ${round + 1}: ${Math.round(results.get(small)!.rps)} req/s with 10 routes, ${Math.round(results.get(large)!.rps)} with ${ROUTES} = ${(100 * ratio).toFixed(1)} %`,
+    );
   }
-  const of = (n: number, key: keyof Sample): number =>
-    median(samples.filter((s) => s.routes === n).map((s) => s[key]));
-  console.log(`\nrouting at scale, median of ${ROUNDS} rounds (${DURATION}s each)`);
+  const rssAfter = (i: Instance): number => (i.worker === undefined ? NaN : rssMb(i.worker));
+  console.log(`\nrouting at scale, ${ROUNDS} alternating rounds of ${DURATION}s`);
   console.log(
-    `  compile + swap in a running worker, ${ROUTES} routes: ${of(ROUTES, 'compileMs').toFixed(1)} ms (first, cold: ${of(ROUTES, 'coldCompileMs').toFixed(1)} ms)   (10 routes: ${of(10, 'compileMs').toFixed(2)} ms)`,
+    `  compile + swap in a running worker, ${ROUTES} routes: ${large.compileMs.toFixed(1)} ms (first, cold: ${large.coldCompileMs.toFixed(1)} ms)   (10 routes: ${small.compileMs.toFixed(2)} ms)`,
   );
   console.log(
-    `  throughput, ${ROUTES} routes vs 10: ${Math.round(of(ROUTES, 'rps'))} / ${Math.round(of(10, 'rps'))} req/s = ${((100 * of(ROUTES, 'rps')) / of(10, 'rps')).toFixed(1)} %`,
+    `  throughput, ${ROUTES} routes vs 10: median of paired ratios ${(100 * median(ratios)).toFixed(1)} % (medians ${Math.round(median(rps.get(large)!))} / ${Math.round(median(rps.get(small)!))} req/s; p99 ${median(p99.get(large)!)} / ${median(p99.get(small)!)} ms)`,
   );
   console.log(
-    `  worker RSS with ${ROUTES} routes: idle ${of(ROUTES, 'idleRssMb').toFixed(1)} MB, after load ${of(ROUTES, 'workerRssMb').toFixed(1)} MB   (10 routes: ${of(10, 'idleRssMb').toFixed(1)} / ${of(10, 'workerRssMb').toFixed(1)} MB)`,
+    `  worker RSS with ${ROUTES} routes: idle ${large.idleRssMb.toFixed(1)} MB, after load ${rssAfter(large).toFixed(1)} MB   (10 routes: ${small.idleRssMb.toFixed(1)} / ${rssAfter(small).toFixed(1)} MB)`,
   );
 } finally {
+  for (const instance of instances) await stop(instance.child);
   await stop(origin);
 }
