@@ -191,12 +191,22 @@ function comparePrecedence(a: Entry, b: Entry): number {
     b.query.length - a.query.length ||
     a.hostKind - b.hostKind ||
     b.hostLength - a.hostLength ||
-    // Infinity − Infinity is NaN, which `||` passes over to the name, as it does 0.
-    a.created - b.created ||
-    (a.routeId < b.routeId ? -1 : a.routeId > b.routeId ? 1 : 0) ||
+    olderRouteFirst(a, b) ||
     a.ruleIndex - b.ruleIndex ||
     a.matchIndex - b.matchIndex
   );
+}
+
+/**
+ * Gateway API's tie-break between Routes: the oldest first (one without a timestamp after those with
+ * one), then `namespace/name`.
+ */
+function olderRouteFirst(
+  a: { readonly created: number; readonly routeId: string },
+  b: { readonly created: number; readonly routeId: string },
+): number {
+  if (a.created !== b.created) return a.created < b.created ? -1 : 1;
+  return a.routeId < b.routeId ? -1 : a.routeId > b.routeId ? 1 : 0;
 }
 
 function firstMatch(entries: readonly Entry[], req: RouteRequest): Entry | undefined {
@@ -293,7 +303,7 @@ class TrieIndex implements HostIndex {
       if (hit !== undefined) return hit;
     }
     for (const e of this.#regex) {
-      if (e.regex!.test(path) && conditionsMatch(e, req)) return e;
+      if (e.pathMatches(path) && conditionsMatch(e, req)) return e;
     }
     return absolute ? this.#matchPrefix(req) : undefined;
   }
@@ -446,9 +456,9 @@ function creationTime(route: Route): number {
 
 /** Oldest first (routes without a timestamp after those with one), then `namespace/name`. */
 export function sortRoutes(routes: readonly Route[]): Route[] {
-  const keyed = routes.map((r) => ({ r, t: creationTime(r), id: routeIdOf(r) }));
-  keyed.sort((a, b) => (a.t === b.t ? 0 : a.t < b.t ? -1 : 1) || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return keyed.map((k) => k.r);
+  const keyed = routes.map((route) => ({ route, created: creationTime(route), routeId: routeIdOf(route) }));
+  keyed.sort(olderRouteFirst);
+  return keyed.map((k) => k.route);
 }
 
 /** An immutable, indexed set of routes. Build with `compileRouteTable`; swap, never mutate. */
@@ -511,7 +521,7 @@ interface HostTarget {
 /**
  * One Route compiled on its own, before any table holds it: its entries per hostname. A table is
  * assembled from these, so a worker can keep them across versions and recompile only the Routes
- * that changed ({@link CompiledRoute.stillValid}).
+ * that changed ({@link stillValid}).
  */
 export interface CompiledRoute {
   readonly routeId: string;
@@ -565,10 +575,9 @@ export class RouteCompiler {
 
   /** Compiles every rule of `route` into one entry per (hostname, match). */
   compile(route: Route): CompiledRoute {
-    const namespace = namespaceOf(route);
     const routeContext: RouteContext = {
-      routeId: `${namespace}/${route.metadata.name}`,
-      namespace,
+      routeId: routeIdOf(route),
+      namespace: namespaceOf(route),
       clientValidation: clientValidationOf(route),
     };
     const created = creationTime(route);
