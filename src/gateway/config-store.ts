@@ -66,6 +66,8 @@ export class ConfigStore {
   #discovered: Record<string, readonly Endpoint[]> = {};
   #secrets: SecretData = {};
   #current: RouteSet = EMPTY_ROUTE_SET;
+  /** Route keys of the last broadcast: what a delta may leave out. */
+  #broadcastKeys: ReadonlySet<number> = new Set();
   #lastReport: ApplyReport | undefined;
   readonly #acks = new Map<number, WorkerAck>();
   readonly #waiters: Array<{ version: number; resolve: () => void }> = [];
@@ -105,9 +107,6 @@ export class ConfigStore {
     });
     channel.onMessage('routeset-ack', (body, workerId) => this.#onAck(workerId, body as WorkerAck));
   }
-
-  /** Route keys of the last broadcast: what a delta may leave out. */
-  #broadcastKeys: ReadonlySet<number> = new Set();
 
   get current(): RouteSet {
     return this.#current;

@@ -11,7 +11,7 @@ interface KeptRoute {
   readonly compiled: CompiledRoute;
   /** The Route itself when it has `tls`, for the certificate store; others are not kept. */
   readonly tlsRoute: Route | undefined;
-  /** The last version whose set held this text. */
+  /** The last version whose set held this key. */
   seenIn: number;
 }
 
@@ -32,8 +32,6 @@ export class WorkerTableCompiler {
    * (it started after the previous broadcast): the caller asks the primary for the full set.
    */
   compile(set: WireRouteSet): GatewayTable | undefined {
-    for (const key of set.routeKeys)
-      if (!this.#routes.has(key) && set.routeTexts[key] === undefined) return undefined;
     const compiler = new RouteCompiler(set.backends);
     const compiled: CompiledRoute[] = [];
     const tlsRoutes: Route[] = [];
@@ -42,7 +40,9 @@ export class WorkerTableCompiler {
       const key = set.routeKeys[i]!;
       let kept = this.#routes.get(key);
       if (kept === undefined || !stillValid(kept.compiled, compiler.backends)) {
-        const text = kept?.text ?? set.routeTexts[key]!;
+        // Leaving early is safe: what was compiled so far is kept, and only a finished compile sweeps.
+        const text = kept?.text ?? set.routeTexts[key];
+        if (text === undefined) return undefined;
         const route = JSON.parse(text) as Route;
         kept = { text, compiled: compiler.compile(route), tlsRoute: route.spec.tls && route, seenIn: 0 };
         this.#routes.set(key, kept);

@@ -3,21 +3,9 @@
 // worker keep the Route compiled.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigStore } from '../../../src/gateway/index.ts';
-import { toWire, type WireRouteSet } from '../../../src/gateway/route-set.ts';
-import { createLogger } from '../../../src/observability/index.ts';
+import { toWire } from '../../../src/gateway/route-set.ts';
 import { backendDoc, routeDoc, rule } from '../routing/fixtures.ts';
-
-function storeWithBroadcasts(): { store: ConfigStore; sent: WireRouteSet[] } {
-  const sent: WireRouteSet[] = [];
-  const channel = {
-    workers: 0,
-    broadcast: (topic: string, body: unknown) =>
-      void (topic === 'routeset' && sent.push(body as WireRouteSet)),
-    onMessage: () => undefined,
-  };
-  return { store: new ConfigStore(channel, createLogger({ level: 'silent', sync: true })), sent };
-}
+import { storeWithBroadcasts } from './store.ts';
 
 const docs = (edited: string) => [
   backendDoc('web'),
