@@ -24,20 +24,21 @@ export function peerTlsOptions(peer: HttpPeer): ConnectionOptions {
 }
 
 /**
- * Opens a connection to a peer outside any pool, for one that can never go back to a pool (an HTTP
- * upgrade turns it into a tunnel). TLS offers only HTTP/1.1 by ALPN, whatever the peer's `alpn`, since
- * upgrades exist only there. The socket is destroyed with `CONNECT_TIMEOUT` when TCP and TLS take longer
- * than `timeouts.connect`.
+ * Opens an HTTP/1.1 connection to a peer: H1Pool's connections, and those an HTTP upgrade turns into a
+ * tunnel. TLS offers only HTTP/1.1 by ALPN, whatever the peer's `alpn` (HTTP/2 peers go through
+ * undici), and resumes `session` when given one. The socket is destroyed with `CONNECT_TIMEOUT` when
+ * TCP and TLS take longer than `timeouts.connect`.
  */
-export function connectPeer(peer: HttpPeer): Socket {
+export function connectPeer(peer: HttpPeer, session?: Buffer): Socket {
   const address =
     peer.socketPath !== undefined ? { path: peer.socketPath } : { host: peer.hostname!, port: peer.port! };
   const socket = peer.tls
-    ? process
+    ? // node:tls loads with the first TLS peer, not at import (a plaintext worker never needs it).
+      process
         .getBuiltinModule('node:tls')
-        .connect({ ...address, ...peerTlsOptions(peer), ALPNProtocols: ['http/1.1'] })
+        .connect({ ...address, ...peerTlsOptions(peer), ALPNProtocols: ['http/1.1'], session })
     : netConnect(address);
-  // A tunnel carries small interactive frames (WebSocket messages) that Nagle's algorithm would hold back.
+  // Requests and tunnelled frames (WebSocket messages) are small: Nagle's algorithm would hold them back.
   socket.setNoDelay(true);
   const timeoutMs = peer.timeouts.connect;
   if (timeoutMs > 0) {

@@ -16,13 +16,13 @@
  * `onResponseEnd` or `onResponseError`. A request that never got a connection (refused, connect
  * timeout, pool closed) gets only `onResponseError`.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
 import { PorticoError } from '../errors.ts';
 import { HTTP_TOKEN } from '../http.ts';
-import { peerTlsOptions } from './connect.ts';
+import { connectPeer } from './connect.ts';
 import { ResponseParser, type ResponseSink } from './h1-response.ts';
 import type { HttpPeer } from './peer.ts';
 
@@ -223,7 +223,6 @@ class H1Connection implements ResponseSink {
   /** The first socket error; the 'close' that follows reports it. */
   #error: Error | undefined;
   #idleMs: number;
-  #connectTimer: NodeJS.Timeout | undefined;
 
   constructor(pool: H1Pool, first: Exchange) {
     this.#pool = pool;
@@ -231,19 +230,8 @@ class H1Connection implements ResponseSink {
     const peer = pool.peer;
     this.#idleMs = peer.timeouts.idle;
     this.#exchange = first;
-    const address =
-      peer.socketPath !== undefined ? { path: peer.socketPath } : { host: peer.hostname!, port: peer.port! };
-    const socket = peer.tls
-      ? // node:tls loads with the first TLS peer, not at import (a plaintext worker never needs it).
-        process.getBuiltinModule('node:tls').connect({
-          ...address,
-          ...peerTlsOptions(peer),
-          ALPNProtocols: ['http/1.1'],
-          session: pool.tlsSession,
-        })
-      : netConnect(address);
+    const socket = connectPeer(peer, pool.tlsSession);
     this.#socket = socket;
-    socket.setNoDelay(true);
     if (peer.tls) (socket as TLSSocket).on('session', (session: Buffer) => (pool.tlsSession = session));
     socket.once(peer.tls ? 'secureConnect' : 'connect', () => this.#connected());
     socket.on('data', (chunk: Buffer) => this.#data(chunk));
@@ -251,16 +239,6 @@ class H1Connection implements ResponseSink {
     socket.on('error', (error: Error) => (this.#error ??= error));
     socket.on('close', () => this.#closed());
     socket.on('timeout', () => this.#timeout());
-    const connectMs = peer.timeouts.connect;
-    if (connectMs > 0)
-      this.#connectTimer = setTimeout(() => {
-        socket.destroy(
-          new PorticoError('CONNECT_TIMEOUT', `connecting to ${peer.toString()} took over ${connectMs} ms`, {
-            source: 'upstream',
-            retryable: true,
-          }),
-        );
-      }, connectMs);
   }
 
   send(exchange: Exchange): void {
@@ -354,7 +332,6 @@ class H1Connection implements ResponseSink {
   }
 
   #connected(): void {
-    clearTimeout(this.#connectTimer);
     this.#pool.connected();
     const first = this.#exchange;
     this.#exchange = undefined;
@@ -447,7 +424,6 @@ class H1Connection implements ResponseSink {
 
   /** The socket closed, for whatever reason: fails a request still in flight, then leaves the pool. */
   #closed(): void {
-    clearTimeout(this.#connectTimer);
     this.#state = 'closed';
     this.#stopBody?.();
     const exchange = this.#exchange;

@@ -178,6 +178,19 @@ describe('HTTP/1.1 upstream client', () => {
     );
   });
 
+  test('a TLS handshake that never completes → 504 after timeouts.connect', () =>
+    exchange(
+      () => undefined, // accepts TCP, never answers the ClientHello
+      async (proxy, upstream) => {
+        const started = Date.now();
+        const res = await get(`${proxy.url}/`);
+        assert.equal(res.status, 504);
+        assert.ok(Date.now() - started < 5_000, 'within the connect timeout, not the read timeout');
+        assert.ok(upstream.connections >= 1);
+      },
+      { tls: true, verify: false, timeouts: { connect: 300, read: 30_000 } },
+    ));
+
   test('no answer within timeouts.read → 504; requests beyond maxConnections wait for a connection', () => {
     const held: Socket[] = [];
     return exchange(
