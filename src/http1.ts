@@ -1,0 +1,293 @@
+/**
+ * HTTP/1.1 message framing (RFC 9112) shared by Portico's client and server: an incremental parser fed
+ * a socket's chunks in order, reporting a head, body slices (views of the chunks, never copies) and
+ * the end. `ResponseParser` (upstream) and `RequestParser` (downstream) differ only in their start
+ * line and in how a head decides the body's framing.
+ *
+ * Strict where leniency lets a message be read two ways (RFC 9112 §6.3, §11.2): obs-fold, a field
+ * name that is not a token, bare CR or LF, a chunk size that is not hex, a head or chunk line beyond
+ * its limit — each is an error of the subclass's kind, and the connection is closed.
+ */
+import { HTTP_TOKEN } from './http.ts';
+
+export type Fields = Record<string, string | string[]>;
+export const EMPTY_FIELDS: Fields = Object.freeze({});
+
+/** Longest chunk-size line (size and extensions) accepted. */
+const MAX_CHUNK_LINE = 4096;
+const HEX = /^[0-9A-Fa-f]{1,12}$/;
+/** Control characters a field value may not hold (HTAB is allowed). */
+const VALUE_CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+type State = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 'trailers' | 'eof' | 'done';
+
+export type Framing =
+  { readonly kind: 'none' | 'chunked' | 'eof' } | { readonly kind: 'length'; readonly length: number };
+
+export const NO_BODY: Framing = Object.freeze({ kind: 'none' });
+export const CHUNKED: Framing = Object.freeze({ kind: 'chunked' });
+export const UNTIL_CLOSE: Framing = Object.freeze({ kind: 'eof' });
+
+export abstract class MessageParser {
+  #state: State = 'head';
+  /** Bytes of a head, chunk line or trailer section split across chunks. */
+  #pending: Buffer | undefined;
+  #remaining = 0;
+  readonly #maxHeadBytes: number;
+  /** True once any byte of the current message has arrived. */
+  started = false;
+
+  constructor(maxHeadBytes: number) {
+    this.#maxHeadBytes = maxHeadBytes;
+  }
+
+  /** The start line and fields up to (not including) the blank line; calls `frame` unless it reports another head. */
+  protected abstract onHead(text: string): void;
+  protected abstract onBody(chunk: Buffer): void;
+  protected abstract onEnd(trailers: Fields): void;
+  /** The error to throw; `tooLarge` for a head or trailer section beyond the limit. */
+  protected abstract error(message: string, tooLarge?: boolean): Error;
+
+  /** Prepares for the next message. */
+  protected restart(): void {
+    this.#state = 'head';
+    this.#pending = undefined;
+    this.started = false;
+  }
+
+  /** True once the message has ended (`onEnd` was called). */
+  get done(): boolean {
+    return this.#state === 'done';
+  }
+
+  /** True while the body runs until the connection closes (neither length nor chunked). */
+  get readsUntilClose(): boolean {
+    return this.#state === 'eof';
+  }
+
+  /** True while a head (or a 1xx's next head) is still expected. */
+  get inHead(): boolean {
+    return this.#state === 'head';
+  }
+
+  /**
+   * Consumes one chunk. Returns the offset of the first byte after the end of the message (the next
+   * message's, or data the peer should not have sent), or -1 when the whole chunk belonged to it.
+   * Throws the subclass's error on a malformed message.
+   */
+  execute(chunk: Buffer): number {
+    if (chunk.length > 0) this.started = true;
+    let offset = 0;
+    while (offset < chunk.length) {
+      switch (this.#state) {
+        case 'head':
+        case 'trailers':
+          offset = this.#section(chunk, offset);
+          break;
+        case 'length':
+        case 'chunk-data': {
+          const n = Math.min(this.#remaining, chunk.length - offset);
+          this.#remaining -= n;
+          this.onBody(chunk.subarray(offset, offset + n));
+          offset += n;
+          if (this.#remaining > 0) break;
+          if (this.#state === 'length') {
+            this.#end(EMPTY_FIELDS);
+          } else {
+            this.#state = 'chunk-crlf';
+            this.#remaining = 2;
+          }
+          break;
+        }
+        case 'chunk-size':
+          offset = this.#chunkSize(chunk, offset);
+          break;
+        case 'chunk-crlf':
+          offset = this.#chunkCrlf(chunk, offset);
+          break;
+        case 'eof':
+          this.onBody(offset === 0 ? chunk : chunk.subarray(offset));
+          return -1;
+        case 'done':
+          return offset;
+      }
+    }
+    return this.#state === 'done' && offset < chunk.length ? offset : -1;
+  }
+
+  /** Stops reporting anything for the current message (it was aborted). */
+  halt(): void {
+    this.#state = 'done';
+    this.#pending = undefined;
+  }
+
+  /** The connection closed: ends a close-delimited body; anything else still open is an error. */
+  finish(): boolean {
+    if (this.#state !== 'eof') return this.#state === 'done';
+    this.#end(EMPTY_FIELDS);
+    return true;
+  }
+
+  /** Called by `onHead` once the head is known: how the body that follows is delimited. */
+  protected frame(framing: Framing): void {
+    switch (framing.kind) {
+      case 'none':
+        return this.#end(EMPTY_FIELDS);
+      case 'length':
+        if (framing.length === 0) return this.#end(EMPTY_FIELDS);
+        this.#remaining = framing.length;
+        this.#state = 'length';
+        return;
+      case 'chunked':
+        this.#state = 'chunk-size';
+        return;
+      case 'eof':
+        this.#state = 'eof';
+    }
+  }
+
+  /** Accumulates a head or trailer section up to its blank line; returns the offset after it. */
+  #section(chunk: Buffer, offset: number): number {
+    const data = this.#join(chunk, offset);
+    const base = this.#pending === undefined ? offset : 0;
+    // A trailer section may be empty: the last chunk's line is followed directly by CRLF.
+    const empty =
+      this.#state === 'trailers' && data.length - base >= 2 && data[base] === 13 && data[base + 1] === 10;
+    const end = empty ? base : data.indexOf('\r\n\r\n', base, 'latin1');
+    const limit = this.#maxHeadBytes;
+    if (end === -1) {
+      if (data.length - base > limit) throw this.error('the head is too large', true);
+      // Otherwise a head of bare-LF lines would wait for a CRLF CRLF that never comes.
+      if (hasBareLf(data, base)) throw this.error('a line ends in a bare LF');
+      this.#pending = Buffer.from(data.subarray(base));
+      return chunk.length;
+    }
+    const consumedOfData = empty ? 2 : end + 4 - base;
+    const text = empty ? '' : data.toString('latin1', base, end);
+    const consumed =
+      this.#pending === undefined ? offset + consumedOfData : offset + consumedOfData - this.#pending.length;
+    this.#pending = undefined;
+    if (consumedOfData > limit) throw this.error('the head is too large', true);
+    if (this.#state === 'trailers') this.#end(text === '' ? EMPTY_FIELDS : this.parseFields(text));
+    else this.onHead(text);
+    return consumed;
+  }
+
+  #chunkSize(chunk: Buffer, offset: number): number {
+    const data = this.#join(chunk, offset);
+    const base = this.#pending === undefined ? offset : 0;
+    const lf = data.indexOf(10, base);
+    if (lf === -1) {
+      if (data.length - base > MAX_CHUNK_LINE) throw this.error('a chunk-size line is too long');
+      this.#pending = Buffer.from(data.subarray(base));
+      return chunk.length;
+    }
+    if (lf === base || data[lf - 1] !== 13) throw this.error('a chunk-size line does not end in CRLF');
+    const line = data.toString('latin1', base, lf - 1);
+    const semicolon = line.indexOf(';');
+    const size = (semicolon === -1 ? line : line.slice(0, semicolon)).trimEnd();
+    if (!HEX.test(size)) throw this.error(`invalid chunk size ${JSON.stringify(size.slice(0, 32))}`);
+    const consumed = this.#pending === undefined ? lf + 1 : lf + 1 - this.#pending.length + offset;
+    this.#pending = undefined;
+    this.#remaining = parseInt(size, 16);
+    this.#state = this.#remaining === 0 ? 'trailers' : 'chunk-data';
+    return consumed;
+  }
+
+  #chunkCrlf(chunk: Buffer, offset: number): number {
+    while (this.#remaining > 0 && offset < chunk.length) {
+      const expected = this.#remaining === 2 ? 13 : 10;
+      if (chunk[offset] !== expected) throw this.error('chunk data is not followed by CRLF');
+      this.#remaining--;
+      offset++;
+    }
+    if (this.#remaining === 0) this.#state = 'chunk-size';
+    return offset;
+  }
+
+  /** `chunk` from `offset`, after any bytes pending from earlier chunks. */
+  #join(chunk: Buffer, offset: number): Buffer {
+    const pending = this.#pending;
+    if (pending === undefined) return chunk;
+    return Buffer.concat([pending, chunk.subarray(offset)]);
+  }
+
+  #end(trailers: Fields): void {
+    this.#state = 'done';
+    this.onEnd(trailers);
+  }
+
+  /**
+   * Field lines (`name: value` CRLF ...) as lower-case names, a repeated name becoming an array; with
+   * `raw`, also appends each name as sent and its value, as node's `rawHeaders` holds them.
+   */
+  parseFields(text: string, raw?: string[]): Fields {
+    const fields: Fields = {};
+    let start = 0;
+    while (start < text.length) {
+      let end = text.indexOf('\r\n', start);
+      if (end === -1) end = text.length;
+      const first = text.charCodeAt(start);
+      if (first === 32 || first === 9) throw this.error('obs-fold (a line starting with whitespace)');
+      const colon = text.indexOf(':', start);
+      if (colon === -1 || colon > end) throw this.error('a header line has no colon');
+      const name = text.slice(start, colon);
+      if (!HTTP_TOKEN.test(name))
+        throw this.error(`an invalid header name ${JSON.stringify(name.slice(0, 64))}`);
+      const value = text.slice(colon + 1, end).trim();
+      if (VALUE_CTL.test(value))
+        throw this.error(`header ${name} holds a control character (a bare CR, LF or NUL)`);
+      if (raw !== undefined) raw.push(name, value);
+      const lower = name.toLowerCase();
+      const existing = fields[lower];
+      if (existing === undefined) fields[lower] = value;
+      else if (Array.isArray(existing)) existing.push(value);
+      else fields[lower] = [existing, value];
+      start = end + 2;
+    }
+    return fields;
+  }
+}
+
+function hasBareLf(data: Buffer, from: number): boolean {
+  for (let lf = data.indexOf(10, from); lf !== -1; lf = data.indexOf(10, lf + 1)) {
+    if (lf === from || data[lf - 1] !== 13) return true;
+  }
+  return false;
+}
+
+/** A field that may repeat, as one comma-joined list. */
+export function fieldText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+/** Whether chunked is the final transfer coding, the one that frames the message (RFC 9112 §6.3). */
+export function lastCodingIsChunked(te: string): boolean {
+  const codings = te.toLowerCase().split(',');
+  return codings[codings.length - 1]!.trim() === 'chunked';
+}
+
+const DIGITS = /^\d{1,15}$/;
+
+/**
+ * The body's length from Content-Length, undefined when absent; throws `error(message)` for a value
+ * that is not a number or a list of differing ones.
+ */
+export function contentLength(
+  value: string | string[] | undefined,
+  error: (message: string) => Error,
+): number | undefined {
+  if (value === undefined) return undefined;
+  const values = (Array.isArray(value) ? value.join(',') : value).split(',').map((v) => v.trim());
+  const first = values[0]!;
+  if (!DIGITS.test(first) || values.some((v) => v !== first))
+    throw error(`invalid Content-Length ${JSON.stringify(String(value).slice(0, 64))}`);
+  return Number(first);
+}
+
+/** Whether a comma-separated header holds a token (given in lower case), e.g. `close` in Connection. */
+export function listHasToken(value: string | undefined, token: string): boolean {
+  if (value === undefined) return false;
+  const lower = value.toLowerCase();
+  return lower === token || lower.split(',').some((item) => item.trim() === token);
+}
