@@ -1,4 +1,3 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { Dispatcher } from 'undici';
 import { conditionalHeaders } from '../cache/index.ts';
@@ -17,7 +16,7 @@ import { HttpPeer, type PeerPools } from '../upstream/index.ts';
 import { forwardRequestHeaders, type HeaderList, ResponseHeader, stripResponseHopByHop } from './headers.ts';
 import { respondError } from './grpc.ts';
 import type { CacheSettings, ProxyHttp, ResponseCacheDecision, UpstreamRequest } from './proxy-http.ts';
-import { Session } from './session.ts';
+import { Session, type DownstreamRequest, type DownstreamResponse } from './session.ts';
 import { classifyUpstreamError, defaultErrorStatus } from './upstream-errors.ts';
 
 const { STATUS_CODES } = process.getBuiltinModule('node:http');
@@ -32,7 +31,7 @@ export interface ProxyEngineOptions {
 }
 
 const kCall = Symbol('portico.call');
-type ResponseWithCall = ServerResponse & { [kCall]?: ProxyCall<unknown> };
+type ResponseWithCall = DownstreamResponse & { [kCall]?: ProxyCall<unknown> };
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as Promise<T> | undefined)?.then === 'function';
@@ -68,7 +67,7 @@ export class ProxyEngine<CTX> {
   }
 
   /** The node:http `request` listener. */
-  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+  readonly handle = (req: DownstreamRequest, res: DownstreamResponse): void => {
     const call = new ProxyCall(this, req, res);
     (res as ResponseWithCall)[kCall] = call;
     // `on`, not `once`: the response closes once, and `once` would allocate a wrapper per request.
@@ -162,7 +161,7 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
   #finished = false;
   #attemptTimer: NodeJS.Timeout | undefined;
 
-  constructor(engine: ProxyEngine<CTX>, req: IncomingMessage, res: ServerResponse) {
+  constructor(engine: ProxyEngine<CTX>, req: DownstreamRequest, res: DownstreamResponse) {
     this.engine = engine;
     this.session = new Session(req, res, performance.now());
     const headers = req.headers;
@@ -691,7 +690,7 @@ const EMPTY = Buffer.alloc(0);
  * stream apart, but an HTTP/2 gRPC client reads such a status only from headers that end the stream,
  * and node sends them so when `end()` finds them still unsent.
  */
-function holdHead(res: ServerResponse, response: ResponseHeader): void {
+function holdHead(res: DownstreamResponse, response: ResponseHeader): void {
   res.statusCode = response.status;
   const headers = response.headers;
   for (const name of Object.keys(headers)) res.setHeader(name, headers[name]!);

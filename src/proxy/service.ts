@@ -1,9 +1,4 @@
-import type {
-  IncomingMessage,
-  Server as HttpServer,
-  ServerOptions as HttpServerOptions,
-  ServerResponse,
-} from 'node:http';
+import type { ServerOptions as HttpServerOptions } from 'node:http';
 import type { Http2SecureServer, Http2Server, ServerHttp2Session } from 'node:http2';
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
@@ -18,11 +13,10 @@ import { PeerPools } from '../upstream/index.ts';
 import { negotiatedEntry, serveCertificates, sharedTicketKeys, type CertificateStore } from '../tls/index.ts';
 import { normalizeHost, requestAuthority } from '../http.ts';
 import { ProxyEngine } from './engine.ts';
+import { H1Server } from './h1-server.ts';
 import type { ProxyHttp } from './proxy-http.ts';
-import type { Session } from './session.ts';
+import type { DownstreamRequest, DownstreamResponse, Session } from './session.ts';
 import { UpgradeProxy, serveUpgrades } from './upgrade.ts';
-
-const { createServer } = process.getBuiltinModule('node:http');
 
 /** Limits on what a client may send and how slowly; every one ends in a 4xx, never a hung worker. */
 export interface DownstreamLimits {
@@ -77,10 +71,11 @@ export interface HttpProxyServiceOptions {
   onPools?: (pools: PeerPools) => void;
 }
 
-/** Any server this service listens with: HTTP/1.1, or HTTP/1.1 and HTTP/2 (TLS, or h2c sniffing). */
-type Listener = HttpServer | TlsListener;
+/** Any server this service listens with: HTTP/1.1 (with h2c sniffing), or HTTP/1.1 and HTTP/2 on TLS. */
+type Listener = H1Server | TlsListener;
+type RequestListener = (req: DownstreamRequest, res: DownstreamResponse) => void;
 /** node gives an `allowHTTP1` secure server HTTP/1.1's connection tracking too; its types do not say so. */
-type TlsListener = Http2SecureServer & Pick<HttpServer, 'closeIdleConnections' | 'closeAllConnections'>;
+type TlsListener = Http2SecureServer & Pick<H1Server, 'closeIdleConnections' | 'closeAllConnections'>;
 
 /** The client's first bytes on an HTTP/2 prior-knowledge connection (RFC 9113 §3.4); no HTTP/1 method starts so. */
 const H2_PREFACE_START = Buffer.from('PRI ');
@@ -236,7 +231,7 @@ export class HttpProxyService<CTX> implements ListeningService {
     await this.#pools?.close();
   }
 
-  /** node:http's options for HTTP/1.1 connections, the same on every listener. */
+  /** node:http's options for the HTTP/1.1 connections of TLS listeners (plaintext ones are H1Server's). */
   #http1Options(): HttpServerOptions {
     const limits = this.#limits;
     return {
@@ -258,11 +253,17 @@ export class HttpProxyService<CTX> implements ListeningService {
     };
   }
 
-  #createServer(
-    handle: (req: IncomingMessage, res: ServerResponse) => void,
-    context: ServiceContext,
-  ): HttpServer {
-    const server = createServer(this.#http1Options(), handle);
+  #createServer(handle: RequestListener, context: ServiceContext): H1Server {
+    const limits = this.#limits;
+    const server = new H1Server(
+      {
+        maxHeaderBytes: limits.maxHeaderBytes,
+        headersTimeoutMs: limits.headersTimeoutMs,
+        requestTimeoutMs: limits.requestTimeoutMs,
+        keepAliveTimeoutMs: limits.keepAliveTimeoutMs,
+      },
+      handle,
+    );
     // First: it takes over node's own 'connection' listeners, and must not take #observe's.
     if (this.#options.h2c === true) this.#acceptH2c(server, handle);
     this.#observe(server, context);
@@ -270,11 +271,7 @@ export class HttpProxyService<CTX> implements ListeningService {
     return server;
   }
 
-  #createTlsServer(
-    tls: TlsListenOptions,
-    handle: (req: IncomingMessage, res: ServerResponse) => void,
-    context: ServiceContext,
-  ): TlsListener {
+  #createTlsServer(tls: TlsListenOptions, handle: RequestListener, context: ServiceContext): TlsListener {
     const serving = serveCertificates(tls.certificates, this.#ticketKeys!);
     // node:http2 (and with it node:tls) loads here, not at import: ~9 MB a plaintext worker never needs.
     const server = process.getBuiltinModule('node:http2').createSecureServer({
@@ -298,7 +295,7 @@ export class HttpProxyService<CTX> implements ListeningService {
    * handling (and its header/request timeouts); a connection whose first bytes are the HTTP/2 preface
    * goes to an HTTP/2 server that never listens itself.
    */
-  #acceptH2c(server: HttpServer, handle: (req: IncomingMessage, res: ServerResponse) => void): void {
+  #acceptH2c(server: H1Server, handle: RequestListener): void {
     const h2: Http2Server = process
       .getBuiltinModule('node:http2')
       .createServer({ settings: this.#h2Settings() });
@@ -345,9 +342,9 @@ export class HttpProxyService<CTX> implements ListeningService {
    * connection (HTTP/2 coalescing).
    */
   #guard(
-    handle: (req: IncomingMessage, res: ServerResponse) => void,
+    handle: RequestListener,
     certificates: (() => CertificateStore | undefined) | undefined,
-  ): (req: IncomingMessage, res: ServerResponse) => void {
+  ): RequestListener {
     const maxUrl = this.#limits.maxUrlBytes;
     return (req, res) => {
       if (this.#draining) res.shouldKeepAlive = false;
@@ -364,20 +361,26 @@ export class HttpProxyService<CTX> implements ListeningService {
 }
 
 /** A small error response that also closes an HTTP/1.1 connection. */
-function localResponse(res: ServerResponse, status: number, reason: string): void {
+function localResponse(res: DownstreamResponse, status: number, reason: string): void {
   const body = `${status} ${reason}\n`;
   res.shouldKeepAlive = false;
   res.writeHead(status, { 'content-type': 'text/plain', 'content-length': body.length }).end(body);
 }
 
-/** Node's parser rejected the request (smuggling shapes, bad syntax, oversized headers, slow headers). */
+/** The parser rejected the request (smuggling shapes, bad syntax, oversized headers, slow headers). */
 function rejectMalformed(error: NodeJS.ErrnoException, socket: Duplex, logger: Logger): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
+  // node's codes on TLS listeners, H1Server's PorticoError codes on plaintext ones.
+  const code = error.code;
   const status =
-    error.code === 'HPE_HEADER_OVERFLOW' ? 431 : error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;
+    code === 'HPE_HEADER_OVERFLOW' || code === 'REQUEST_TOO_LARGE'
+      ? 431
+      : code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'DOWNSTREAM_TIMEOUT'
+        ? 408
+        : 400;
   const reason =
     status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
   const body = `${status} ${reason}\n`;

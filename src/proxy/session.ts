@@ -1,4 +1,6 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { HttpPeer } from '../upstream/index.ts';
 import type { PorticoError } from '../errors.ts';
@@ -6,16 +8,55 @@ import { requestAuthority } from '../http.ts';
 import { clientCertificateOf, negotiatedEntry, type ClientCertificateInfo } from '../tls/index.ts';
 
 /**
+ * A downstream request: Portico's `H1Request` on plaintext listeners, node's `IncomingMessage` for
+ * HTTP/1.1 on TLS listeners, `Http2ServerRequest` for HTTP/2. The body is the stream itself.
+ */
+export interface DownstreamRequest extends Readable {
+  readonly method?: string | undefined;
+  /** Path and query as received (the request target). */
+  readonly url?: string | undefined;
+  /** Lower-case names; repeats joined as node joins them (Set-Cookie stays a list). */
+  readonly headers: IncomingHttpHeaders;
+  /** `[name, value, ...]` as received, names in their case. */
+  readonly rawHeaders: string[];
+  readonly httpVersion: string;
+  readonly socket: Socket;
+  /** True once the whole body has arrived. */
+  readonly complete: boolean;
+}
+
+/** The response to a {@link DownstreamRequest}: the part of node's `ServerResponse` all three share. */
+export interface DownstreamResponse extends NodeJS.EventEmitter {
+  statusCode: number;
+  readonly headersSent: boolean;
+  readonly writableEnded: boolean;
+  readonly writableFinished: boolean;
+  /** HTTP/1.1: false closes the connection after this response. */
+  shouldKeepAlive?: boolean;
+  setHeader(name: string, value: number | string | readonly string[]): unknown;
+  getHeader(name: string): number | string | string[] | undefined;
+  hasHeader(name: string): boolean;
+  removeHeader(name: string): void;
+  writeHead(statusCode: number, headers?: OutgoingHttpHeaders | OutgoingHttpHeader[]): this;
+  write(chunk: Buffer | string): boolean;
+  end(chunk?: Buffer | string): unknown;
+  addTrailers(headers: OutgoingHttpHeaders): void;
+  writeEarlyHints(hints: Record<string, string | string[]>): void;
+  flushHeaders(): void;
+  destroy(error?: Error): unknown;
+}
+
+/**
  * One downstream request and its response, as the ProxyHttp phases see it. The session also records what
  * happened (peer, attempts, status, byte counts, timings) for `logging`.
  *
- * The same shape serves HTTP/1.1 and HTTP/2: for HTTP/2 `request` and `response` are node's
- * compatibility objects (`Http2ServerRequest`/`Http2ServerResponse`), which behave as the HTTP/1.1
- * ones do for everything a proxy needs; `httpVersion` tells them apart.
+ * The same shape serves HTTP/1.1 and HTTP/2 (`httpVersion` tells them apart): `request` and
+ * `response` are the {@link DownstreamRequest} and {@link DownstreamResponse} of whichever server
+ * took the request.
  */
 export class Session {
-  readonly request: IncomingMessage;
-  readonly response: ServerResponse;
+  readonly request: DownstreamRequest;
+  readonly response: DownstreamResponse;
   /** `performance.now()` when the request arrived. */
   readonly startedAt: number;
   /** 1 for the first attempt; grows with each retry after `failToConnect`. */
@@ -39,7 +80,7 @@ export class Session {
   /** Set when the request ended in error. */
   error: PorticoError | undefined;
 
-  constructor(request: IncomingMessage, response: ServerResponse, startedAt: number) {
+  constructor(request: DownstreamRequest, response: DownstreamResponse, startedAt: number) {
     this.request = request;
     this.response = response;
     this.startedAt = startedAt;

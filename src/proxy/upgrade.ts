@@ -4,7 +4,7 @@
  * upstream connection into one tunnel of bytes, which ends when either side closes, after an idle
  * timeout, or when a graceful stop's grace period runs out.
  */
-import type { ClientRequest, IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { PorticoError, toPorticoError } from '../errors.ts';
@@ -12,12 +12,12 @@ import { HttpPeer, connectPeer } from '../upstream/index.ts';
 import { attemptTimeoutMs, type ProxyEngine } from './engine.ts';
 import { ResponseHeader, stripResponseHopByHop } from './headers.ts';
 import type { UpstreamRequest } from './proxy-http.ts';
-import { Session } from './session.ts';
+import { Session, type DownstreamRequest, type DownstreamResponse } from './session.ts';
 import { classifyUpstreamError } from './upstream-errors.ts';
 
 const { request: httpRequest, ServerResponse: NodeServerResponse } = process.getBuiltinModule('node:http');
 
-type RequestListener = (req: IncomingMessage, res: ServerResponse) => void;
+type RequestListener = (req: DownstreamRequest, res: DownstreamResponse) => void;
 
 /** `h2c` among the Upgrade header's comma-separated, case-insensitive protocols. */
 const H2C_TOKEN = /(?:^|,)\s*h2c\s*(?:,|$)/i;
@@ -28,7 +28,7 @@ const H2C_TOKEN = /(?:^|,)\s*h2c\s*(?:,|$)/i;
  * node hands an upgrade's body over as raw bytes after the head, which a tunnel could forward only
  * after the upstream had already answered; as plain HTTP/1.1, node reads the body as usual.
  */
-export function acceptsUpgrade(req: IncomingMessage): boolean {
+export function acceptsUpgrade(req: DownstreamRequest): boolean {
   const headers = req.headers;
   return (
     !H2C_TOKEN.test(headers.upgrade ?? '') &&
@@ -45,9 +45,9 @@ export function acceptsUpgrade(req: IncomingMessage): boolean {
 export function serveUpgrades(server: NodeJS.EventEmitter, handle: RequestListener): void {
   // node reads this property for each request of every HTTP/1.1 connection, those an allowHTTP1 HTTP/2
   // server hands to HTTP/1.1 included; that server's constructor does not copy the option, so set it here.
-  (server as { shouldUpgradeCallback?: (req: IncomingMessage) => boolean }).shouldUpgradeCallback =
+  (server as { shouldUpgradeCallback?: (req: DownstreamRequest) => boolean }).shouldUpgradeCallback =
     acceptsUpgrade;
-  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+  server.on('upgrade', (req: DownstreamRequest, socket: Socket, head: Buffer) =>
     handle(req, new UpgradeResponse(req, socket, head)),
   );
 }
@@ -63,8 +63,9 @@ export class UpgradeResponse extends NodeServerResponse {
   /** Bytes the client sent after the request head; they belong to the tunnel. */
   readonly head: Buffer;
 
-  constructor(req: IncomingMessage, client: Socket, head: Buffer) {
-    super(req);
+  constructor(req: DownstreamRequest, client: Socket, head: Buffer) {
+    // node reads only method, httpVersion* and headers of the request, which every DownstreamRequest has.
+    super(req as IncomingMessage);
     this.client = client;
     this.head = head;
     this.shouldKeepAlive = false;
@@ -113,7 +114,7 @@ export class UpgradeProxy<CTX> {
    * The request listener in front of the engine: an upgrade request (one {@link serveUpgrades} gave an
    * {@link UpgradeResponse}) is proxied here, every other request goes to the engine.
    */
-  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+  readonly handle = (req: DownstreamRequest, res: DownstreamResponse): void => {
     if (!(res instanceof UpgradeResponse)) return this.engine.handle(req, res);
     const call = new UpgradeCall(this, this.#calls, req, res);
     this.#calls.add(call);
@@ -155,7 +156,7 @@ class UpgradeCall<CTX> {
   constructor(
     owner: UpgradeProxy<CTX>,
     calls: Set<UpgradeCall<CTX>>,
-    req: IncomingMessage,
+    req: DownstreamRequest,
     res: UpgradeResponse,
   ) {
     this.#owner = owner;

@@ -1,0 +1,816 @@
+/**
+ * Portico's HTTP/1.1 server for plaintext listeners: a `net.Server` that parses requests with the
+ * framing shared with the upstream client (`src/http1.ts`) and emits node:http's events — `request`
+ * (req, res), `upgrade` (req, socket, head), `clientError` (error, socket) — so the service and the
+ * upgrade proxy serve it as they serve node's.
+ *
+ * Why not node:http: on the benchmark machine a node:http hello-world does ~42k req/s on one core and a
+ * plain socket answering the same bytes ~85k; node's request and response objects (a Readable per
+ * request whose end takes three ticks, header maps validated twice, per-request timers) are most of
+ * what a cache hit costs, and half of a proxied request's own work. TLS listeners keep node's
+ * HTTP/2 server (`allowHTTP1`), which owns the TLS socket's HTTP/1.1 handling.
+ *
+ * One request at a time per connection: bytes of a pipelined request wait until the response before it
+ * has ended, and a connection with a write backlog reads no further request until it drains (as node
+ * does), so a client that never reads cannot make us queue responses. Strict parsing as node's: a
+ * request with Content-Length and Transfer-Encoding, a Transfer-Encoding not ending in chunked, differing
+ * Content-Lengths, no or several Host fields (HTTP/1.1), obs-fold, bare LF → 400; a head beyond
+ * `maxHeaderBytes` → 431; a head slower than `headersTimeoutMs` or a request slower than
+ * `requestTimeoutMs` → 408.
+ */
+import { Server as NetServer, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { Readable, Stream } from 'node:stream';
+import type { IncomingHttpHeaders, OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
+import { PorticoError } from '../errors.ts';
+import { HTTP_TOKEN } from '../http.ts';
+import {
+  CHUNKED,
+  contentLength,
+  EMPTY_FIELDS,
+  type Fields,
+  type Framing,
+  lastCodingIsChunked,
+  listHasToken,
+  MessageParser,
+  NO_BODY,
+} from '../http1.ts';
+
+const { STATUS_CODES } = process.getBuiltinModule('node:http');
+
+export interface H1ServerOptions {
+  /** Request line + fields, bytes; larger → 431. */
+  maxHeaderBytes: number;
+  /** From a request's first byte to the end of its head; slower → 408 and close. */
+  headersTimeoutMs: number;
+  /** From a request's first byte to the end of its body; slower → 408 (or a close once answering began). */
+  requestTimeoutMs: number;
+  /** An idle keep-alive connection closes after this. */
+  keepAliveTimeoutMs: number;
+}
+
+type RequestListener = (req: H1Request, res: H1Response) => void;
+
+/** A parsed request line and its fields. */
+interface RequestHead {
+  readonly method: string;
+  readonly url: string;
+  /** 1 for HTTP/1.1, 0 for HTTP/1.0. */
+  readonly minor: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly raw: string[];
+  readonly bodiless: boolean;
+}
+
+const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP\/1\.([01])$/;
+const VALUE_CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** Repeats node drops (the first wins), as `IncomingMessage.headers` does. */
+const SINGLE_VALUED = new Set([
+  'content-length',
+  'content-type',
+  'user-agent',
+  'referer',
+  'authorization',
+  'proxy-authorization',
+  'if-modified-since',
+  'if-unmodified-since',
+  'from',
+  'location',
+  'max-forwards',
+  'retry-after',
+  'etag',
+  'last-modified',
+  'server',
+  'age',
+  'expires',
+]);
+const EMPTY = Buffer.alloc(0);
+const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** Largest body sent in one buffer with its head; larger ones go as two writes of one writev. */
+const COPY_WITH_HEAD_BYTES = 16 * 1024;
+
+export class H1Server extends NetServer {
+  readonly options: H1ServerOptions;
+  /** Which upgrade requests become `upgrade` events (as `http.Server.shouldUpgradeCallback`). */
+  shouldUpgradeCallback: (req: H1Request) => boolean = () => true;
+  readonly #connections = new Set<H1Connection>();
+  #sweep: NodeJS.Timeout | undefined;
+
+  constructor(options: H1ServerOptions, onRequest: RequestListener) {
+    super({ noDelay: true });
+    this.options = options;
+    this.on('request', onRequest);
+    this.on('connection', (socket: Socket) => this.#connections.add(new H1Connection(this, socket)));
+    this.on('listening', () => {
+      const every = Math.min(1_000, options.headersTimeoutMs, options.keepAliveTimeoutMs);
+      this.#sweep = setInterval(() => this.#checkTimeouts(), every).unref();
+    });
+    this.on('close', () => clearInterval(this.#sweep));
+  }
+
+  /** Closes every connection not in the middle of a request. */
+  closeIdleConnections(): void {
+    for (const connection of this.#connections) if (connection.idle) connection.socket.destroy();
+  }
+
+  /** Closes every connection, mid-request or not. */
+  closeAllConnections(): void {
+    for (const connection of this.#connections) connection.socket.destroy();
+  }
+
+  /** A connection closed or was handed over (upgrade, HTTP/2). */
+  forget(connection: H1Connection): void {
+    this.#connections.delete(connection);
+  }
+
+  #checkTimeouts(): void {
+    const now = performance.now();
+    for (const connection of this.#connections) connection.checkTimeouts(now, this.options);
+  }
+}
+
+/** The request parser of one connection. */
+class RequestParser extends MessageParser {
+  readonly #connection: H1Connection;
+
+  constructor(connection: H1Connection, maxHeaderBytes: number) {
+    super(maxHeaderBytes);
+    this.#connection = connection;
+  }
+
+  next(): void {
+    this.restart();
+  }
+
+  protected onHead(text: string): void {
+    // RFC 9112 §2.2: empty lines before a request line are ignored.
+    let start = 0;
+    while (text.startsWith('\r\n', start)) start += 2;
+    if (start === text.length) return;
+    let lineEnd = text.indexOf('\r\n', start);
+    if (lineEnd === -1) lineEnd = text.length;
+    const line = REQUEST_LINE.exec(text.slice(start, lineEnd));
+    if (line === null)
+      throw this.error(
+        `invalid request line ${JSON.stringify(text.slice(start, Math.min(lineEnd, start + 64)))}`,
+      );
+    const raw: string[] = [];
+    const fields = lineEnd === text.length ? {} : this.parseFields(text.slice(lineEnd + 2), raw);
+    const headers = nodeHeaders(fields, (message) => this.error(message));
+    const minor = line[3] === '1' ? 1 : 0;
+    if (minor === 1 && headers.host === undefined) throw this.error('no Host header');
+    const framing = this.#framing(headers);
+    this.#connection.onRequestHead({
+      method: line[1]!,
+      url: line[2]!,
+      minor,
+      headers,
+      raw,
+      bodiless: framing === NO_BODY,
+    });
+    this.frame(framing);
+  }
+
+  protected onBody(chunk: Buffer): void {
+    this.#connection.onRequestBody(chunk);
+  }
+
+  protected onEnd(trailers: Fields): void {
+    this.#connection.onRequestEnd(trailers);
+  }
+
+  protected error(message: string, tooLarge = false): PorticoError {
+    return tooLarge
+      ? new PorticoError('REQUEST_TOO_LARGE', `request head larger than the limit`, { source: 'downstream' })
+      : new PorticoError('DOWNSTREAM_PROTOCOL', `invalid request: ${message}`, { source: 'downstream' });
+  }
+
+  /** RFC 9112 §6.3, for a request: chunked, a length, or no body at all. */
+  #framing(headers: IncomingHttpHeaders): Framing {
+    const te = headers['transfer-encoding'];
+    if (te !== undefined) {
+      if (headers['content-length'] !== undefined)
+        throw this.error('both Transfer-Encoding and Content-Length');
+      if (!lastCodingIsChunked(te)) throw this.error('Transfer-Encoding does not end in chunked');
+      return CHUNKED;
+    }
+    const length = contentLength(headers['content-length'], (message) => this.error(message));
+    return length === undefined || length === 0 ? NO_BODY : { kind: 'length', length };
+  }
+}
+
+/**
+ * Joins repeated fields as `IncomingMessage.headers` does: Set-Cookie stays a list, Cookie joins with
+ * `; `, fields that cannot repeat keep their first value, others join with `, `. A repeated Host or
+ * differing Content-Lengths are errors, not something to choose from.
+ */
+function nodeHeaders(fields: Fields, error: (message: string) => Error): IncomingHttpHeaders {
+  for (const name in fields) {
+    const value = fields[name]!;
+    if (typeof value === 'string' || name === 'set-cookie') continue;
+    if (name === 'host') throw error('more than one Host header');
+    if (name === 'content-length') contentLength(value, error);
+    fields[name] =
+      name === 'cookie' ? value.join('; ') : SINGLE_VALUED.has(name) ? value[0]! : value.join(', ');
+  }
+  return fields;
+}
+
+/** One downstream connection: parses its requests one at a time and writes their responses in order. */
+class H1Connection {
+  readonly server: H1Server;
+  readonly socket: Socket;
+  readonly #parser: RequestParser;
+  /** The request being received or answered. */
+  #request: H1Request | undefined;
+  #response: H1Response | undefined;
+  /** A head just parsed, dispatched once the chunk that carried it is consumed. */
+  #arrived: H1Request | undefined;
+  /** Bytes received and not parsed yet: the next request's, while the current one is answered. */
+  #backlog: Buffer | undefined;
+  #pumping = false;
+  /** `performance.now()` of the current request's first byte; of the last response's end while idle. */
+  #since = performance.now();
+
+  constructor(server: H1Server, socket: Socket) {
+    this.server = server;
+    this.socket = socket;
+    this.#parser = new RequestParser(this, server.options.maxHeaderBytes);
+    socket.on('data', this.#onData);
+    socket.on('error', this.#onError);
+    socket.on('close', this.#onClose);
+    socket.on('drain', this.#onDrain);
+  }
+
+  /** No request being received or answered, and none begun. */
+  get idle(): boolean {
+    return this.#request === undefined && !this.#parser.started;
+  }
+
+  checkTimeouts(now: number, options: H1ServerOptions): void {
+    const elapsed = now - this.#since;
+    if (this.#request === undefined) {
+      if (!this.#parser.started) {
+        if (elapsed > options.keepAliveTimeoutMs) this.socket.destroy();
+      } else if (elapsed > options.headersTimeoutMs) {
+        this.#reject(timeoutError(`request headers not received within ${options.headersTimeoutMs} ms`));
+      }
+    } else if (!this.#request.complete && elapsed > options.requestTimeoutMs) {
+      this.#reject(timeoutError(`request not received within ${options.requestTimeoutMs} ms`));
+    }
+  }
+
+  onRequestHead(head: RequestHead): void {
+    const req = new H1Request(this.socket, head);
+    this.#request = req;
+    this.#arrived = req;
+  }
+
+  onRequestBody(chunk: Buffer): void {
+    if (!this.#request!.push(chunk)) this.socket.pause();
+  }
+
+  onRequestEnd(trailers: Fields): void {
+    const req = this.#request!;
+    if (req.bodiless) return;
+    req.trailers = trailers;
+    req.complete = true;
+    req.push(null);
+  }
+
+  /** The current response ended: on to the next request, or close. */
+  responseEnded(res: H1Response): void {
+    if (res !== this.#response) return;
+    const req = this.#request!;
+    this.#request = undefined;
+    this.#response = undefined;
+    this.#since = performance.now();
+    // A body still arriving would have to be read to its end first; closing is simpler and safe.
+    if (!res.shouldKeepAlive || !req.complete) {
+      this.#stop();
+      this.socket.end();
+      return;
+    }
+    this.#parser.next();
+    if (this.#backlog === undefined) {
+      if (this.socket.isPaused()) this.socket.resume();
+      return;
+    }
+    if (this.socket.writableNeedDrain) return; // #onDrain resumes
+    queueMicrotask(this.#pump);
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    this.#backlog = this.#backlog === undefined ? chunk : Buffer.concat([this.#backlog, chunk]);
+    if (this.#request === undefined || !this.#parser.done) return this.#pump();
+    // Answering: a pipelined request waits, and a client sending far ahead is paused.
+    if (this.#backlog.length > this.server.options.maxHeaderBytes) this.socket.pause();
+  };
+
+  readonly #pump = (): void => {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#backlog !== undefined && !this.socket.destroyed) {
+        if (this.#request !== undefined && this.#parser.done) break;
+        const data = this.#backlog;
+        this.#backlog = undefined;
+        if (!this.#parser.started) this.#since = performance.now();
+        let rest: number;
+        try {
+          rest = this.#parser.execute(data);
+        } catch (error) {
+          this.#reject(error as PorticoError);
+          return;
+        }
+        if (rest !== -1) this.#backlog = data.subarray(rest);
+        const req = this.#arrived;
+        if (req !== undefined) {
+          this.#arrived = undefined;
+          this.#dispatch(req);
+        }
+      }
+      if (this.socket.isPaused() && this.#request === undefined) this.socket.resume();
+    } finally {
+      this.#pumping = false;
+    }
+  };
+
+  #dispatch(req: H1Request): void {
+    const headers = req.headers;
+    const server = this.server;
+    if (req.method === 'CONNECT') return this.#reject(protocolError('CONNECT is not supported'));
+    if (
+      headers.upgrade !== undefined &&
+      listHasToken(headers.connection, 'upgrade') &&
+      server.listenerCount('upgrade') > 0 &&
+      server.shouldUpgradeCallback(req)
+    ) {
+      return this.#upgrade(req);
+    }
+    const res = new H1Response(this, req);
+    this.#response = res;
+    const expect = headers.expect;
+    if (expect !== undefined) {
+      if (req.httpVersionMinor === 1 && expect.toLowerCase() === '100-continue') this.socket.write(CONTINUE);
+      else return void res.writeHead(417, { 'content-length': 0, connection: 'close' }).end();
+    }
+    server.emit('request', req, res);
+  }
+
+  /** Hands the socket to the `upgrade` listener, with the bytes that followed the head. */
+  #upgrade(req: H1Request): void {
+    const head = this.#backlog ?? EMPTY;
+    this.#backlog = undefined;
+    this.#request = undefined;
+    this.socket.pause();
+    this.#stop();
+    this.server.emit('upgrade', req, this.socket, head);
+  }
+
+  /** This connection stops reading requests; the socket stays open for what is being written. */
+  #stop(): void {
+    const socket = this.socket;
+    socket.removeListener('data', this.#onData);
+    socket.removeListener('drain', this.#onDrain);
+    socket.removeListener('close', this.#onClose);
+    socket.removeListener('error', this.#onError);
+    // Errors still close the socket; nobody needs to hear about them any more.
+    socket.on('error', ignore);
+    this.#backlog = undefined;
+    this.server.forget(this);
+  }
+
+  /** A malformed or too slow request: answered by `clientError` (or closed), and the connection ends. */
+  #reject(error: PorticoError): void {
+    const res = this.#response;
+    const req = this.#request;
+    // Forgotten first: whatever the aborts below make the handler do with them is no longer ours to follow.
+    this.#response = undefined;
+    this.#request = undefined;
+    this.#stop();
+    const answering = res?.headersSent === true;
+    res?.abandon();
+    if (req !== undefined && !req.complete) req.abort(error);
+    if (answering) this.socket.destroy();
+    else if (this.server.listenerCount('clientError') > 0)
+      this.server.emit('clientError', error, this.socket);
+    else this.socket.destroy();
+  }
+
+  readonly #onDrain = (): void => {
+    this.#response?.emit('drain');
+    if (this.#response === undefined && this.#backlog !== undefined) this.#pump();
+  };
+
+  readonly #onError = (): void => {
+    // 'close' follows; that is where an unfinished exchange is ended.
+  };
+
+  readonly #onClose = (): void => {
+    this.server.forget(this);
+    const req = this.#request;
+    if (req !== undefined && !req.complete)
+      req.abort(
+        new PorticoError('DOWNSTREAM_CLOSED', 'client closed the connection', { source: 'downstream' }),
+      );
+    const res = this.#response;
+    this.#request = undefined;
+    this.#response = undefined;
+    res?.abandon();
+  };
+}
+
+function ignore(): void {}
+
+function timeoutError(message: string): PorticoError {
+  return new PorticoError('DOWNSTREAM_TIMEOUT', message, { source: 'downstream' });
+}
+
+function protocolError(message: string): PorticoError {
+  return new PorticoError('DOWNSTREAM_PROTOCOL', message, { source: 'downstream' });
+}
+
+/**
+ * A downstream request, as node's `IncomingMessage` shows one to a proxy: method, url, headers (repeats
+ * joined as node joins them), rawHeaders, httpVersion, socket, and the body as a Readable.
+ */
+export class H1Request extends Readable {
+  readonly method: string;
+  readonly url: string;
+  readonly httpVersion: string;
+  readonly httpVersionMajor = 1;
+  readonly httpVersionMinor: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly rawHeaders: string[];
+  readonly socket: Socket;
+  /** True once the whole body has arrived (at once for a request without one). */
+  complete: boolean;
+  /** Trailer fields of a chunked body, once it ended. */
+  trailers: Fields = EMPTY_FIELDS;
+  readonly bodiless: boolean;
+
+  constructor(socket: Socket, head: RequestHead) {
+    super();
+    this.socket = socket;
+    this.method = head.method;
+    this.url = head.url;
+    this.httpVersionMinor = head.minor;
+    this.httpVersion = head.minor === 1 ? '1.1' : '1.0';
+    this.headers = head.headers;
+    this.rawHeaders = head.raw;
+    this.bodiless = head.bodiless;
+    this.complete = head.bodiless;
+  }
+
+  override _read(): void {
+    if (this.bodiless) this.push(null);
+    else this.socket.resume();
+  }
+
+  /** The body will not arrive: the client went away or sent it malformed. */
+  abort(error: PorticoError): void {
+    if (this.listenerCount('error') > 0) this.destroy(error);
+    else this.destroy();
+  }
+}
+
+/**
+ * The response to an {@link H1Request}, with the part of node's `ServerResponse` a proxy uses: status,
+ * header methods, `writeHead`, `write` (chunked unless a length is known), `end`, trailers, early hints,
+ * `'drain'` and `'close'`. The head goes out with the first body bytes, in one write.
+ */
+export class H1Response extends Stream {
+  statusCode = 200;
+  statusMessage: string | undefined;
+  /** False to close the connection after this response. */
+  shouldKeepAlive: boolean;
+  /** Add a Date field when the headers have none. */
+  sendDate = true;
+  readonly req: H1Request;
+  readonly socket: Socket;
+  writableEnded = false;
+  writableFinished = false;
+  destroyed = false;
+  readonly #connection: H1Connection;
+  /** Fields set with `setHeader`, by lower-case name. */
+  #fields: Map<string, [name: string, value: string | string[]]> | undefined;
+  /** The serialised head, until it is written. */
+  #head: string | undefined;
+  #headersSent = false;
+  #hasBody = true;
+  #chunked = false;
+  #trailers: OutgoingHttpHeaders | undefined;
+  /** The connection closed or the request failed: nothing more is written. */
+  #abandoned = false;
+
+  constructor(connection: H1Connection, req: H1Request) {
+    super();
+    this.#connection = connection;
+    this.req = req;
+    this.socket = connection.socket;
+    const connectionField = req.headers.connection;
+    this.shouldKeepAlive =
+      req.httpVersionMinor === 1
+        ? !listHasToken(connectionField, 'close')
+        : listHasToken(connectionField, 'keep-alive');
+    if (req.method === 'HEAD') this.#hasBody = false;
+  }
+
+  get headersSent(): boolean {
+    return this.#headersSent;
+  }
+
+  setHeader(name: string, value: number | string | readonly string[]): this {
+    if (this.#headersSent) throw headersSentError(name);
+    checkField(name, value);
+    (this.#fields ??= new Map()).set(name.toLowerCase(), [
+      name,
+      Array.isArray(value) ? [...(value as string[])] : String(value),
+    ]);
+    return this;
+  }
+
+  getHeader(name: string): string | string[] | undefined {
+    return this.#fields?.get(name.toLowerCase())?.[1];
+  }
+
+  hasHeader(name: string): boolean {
+    return this.#fields?.has(name.toLowerCase()) ?? false;
+  }
+
+  removeHeader(name: string): void {
+    if (this.#headersSent) throw headersSentError(name);
+    this.#fields?.delete(name.toLowerCase());
+  }
+
+  getHeaders(): OutgoingHttpHeaders {
+    const headers: OutgoingHttpHeaders = {};
+    for (const [lower, [, value]] of this.#fields ?? []) headers[lower] = value;
+    return headers;
+  }
+
+  getHeaderNames(): string[] {
+    return [...(this.#fields?.keys() ?? [])];
+  }
+
+  /**
+   * Fixes the status and fields (those given here over those set before); they are sent with the first
+   * body bytes, or by `flushHeaders`.
+   */
+  writeHead(
+    statusCode: number,
+    reasonOrHeaders?: string | OutgoingHttpHeaders | OutgoingHttpHeader[],
+    headers?: OutgoingHttpHeaders | OutgoingHttpHeader[],
+  ): this {
+    if (this.#headersSent) throw headersSentError('(status)');
+    if (!Number.isInteger(statusCode) || statusCode < 100 || statusCode > 999)
+      throw new PorticoError('INVALID_ARGUMENT', `invalid status code ${statusCode}`);
+    if (typeof reasonOrHeaders === 'string') this.statusMessage = reasonOrHeaders;
+    else headers = reasonOrHeaders;
+    this.statusCode = statusCode;
+    this.#head = this.#serialise(headers, undefined);
+    return this;
+  }
+
+  write(chunk: Buffer | string, encoding?: BufferEncoding | (() => void)): boolean {
+    if (this.writableEnded) throw new PorticoError('INTERNAL', 'write after end');
+    const data =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8')
+        : chunk;
+    if (!this.#headersSent) this.#head = this.#serialise(undefined, undefined);
+    if (this.#abandoned) return false;
+    if (!this.#hasBody || data.length === 0) return this.#flushHead();
+    const head = this.#takeHead();
+    if (!this.#chunked) return this.#send(head, data, undefined);
+    return this.#send(`${head ?? ''}${data.length.toString(16)}\r\n`, data, '\r\n');
+  }
+
+  end(chunk?: Buffer | string | (() => void), encoding?: BufferEncoding | (() => void)): this {
+    if (this.writableEnded) return this;
+    const data =
+      typeof chunk === 'string'
+        ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8')
+        : typeof chunk === 'function'
+          ? undefined
+          : chunk;
+    if (!this.#headersSent) this.#head = this.#serialise(undefined, data?.length ?? 0);
+    this.writableEnded = true;
+    if (!this.#abandoned) {
+      const head = this.#takeHead();
+      const body = this.#hasBody && data !== undefined && data.length > 0 ? data : undefined;
+      if (this.#chunked) {
+        const last = `0\r\n${this.#trailerLines()}\r\n`;
+        if (body === undefined) this.socket.write(head === undefined ? last : head + last, 'latin1');
+        else this.#send(`${head ?? ''}${body.length.toString(16)}\r\n`, body, `\r\n${last}`);
+      } else if (body !== undefined || head !== undefined) {
+        this.#send(head, body ?? EMPTY, undefined);
+      }
+    }
+    this.writableFinished = true;
+    this.#connection.responseEnded(this);
+    process.nextTick(emitFinish, this);
+    return this;
+  }
+
+  /** Sends the head now, without waiting for body bytes. */
+  flushHeaders(): void {
+    if (!this.#headersSent) this.#head = this.#serialise(undefined, undefined);
+    this.#flushHead();
+  }
+
+  addTrailers(headers: OutgoingHttpHeaders): void {
+    this.#trailers = headers;
+  }
+
+  writeContinue(): void {
+    if (!this.#abandoned) this.socket.write(CONTINUE);
+  }
+
+  /** A 103 Early Hints response ahead of this one (HTTP/1.1 clients only). */
+  writeEarlyHints(hints: Record<string, string | string[]>): void {
+    if (this.#abandoned || this.#headersSent || this.req.httpVersionMinor !== 1) return;
+    let head = 'HTTP/1.1 103 Early Hints\r\n';
+    for (const name of Object.keys(hints)) head += fieldLines(name, hints[name]!);
+    this.socket.write(`${head}\r\n`, 'latin1');
+  }
+
+  destroy(error?: Error): this {
+    if (this.destroyed) return this;
+    this.destroyed = true;
+    this.socket.destroy(error);
+    return this;
+  }
+
+  /** The connection is gone or the request failed: nothing more goes out; listeners hear 'close'. */
+  abandon(): void {
+    if (this.#abandoned || this.writableFinished) return;
+    this.#abandoned = true;
+    this.emit('close');
+  }
+
+  #flushHead(): boolean {
+    const head = this.#takeHead();
+    return head === undefined ? true : this.socket.write(head, 'latin1');
+  }
+
+  #takeHead(): string | undefined {
+    const head = this.#head;
+    this.#head = undefined;
+    return head;
+  }
+
+  /** Head and body (and a chunked body's last line) in one write; a large body beside the head in a writev. */
+  #send(head: string | undefined, body: Buffer, tail: string | undefined): boolean {
+    const socket = this.socket;
+    if (head === undefined && tail === undefined) return socket.write(body);
+    if (body.length <= COPY_WITH_HEAD_BYTES) {
+      const headBytes = head === undefined ? 0 : head.length;
+      const out = Buffer.allocUnsafe(headBytes + body.length + (tail === undefined ? 0 : tail.length));
+      if (head !== undefined) out.write(head, 0, 'latin1');
+      body.copy(out, headBytes);
+      if (tail !== undefined) out.write(tail, headBytes + body.length, 'latin1');
+      return socket.write(out);
+    }
+    socket.cork();
+    if (head !== undefined) socket.write(head, 'latin1');
+    let ok = socket.write(body);
+    if (tail !== undefined) ok = socket.write(tail, 'latin1');
+    socket.uncork();
+    return ok;
+  }
+
+  /**
+   * The status line and fields, framing decided: Content-Length as given (or `endLength`, the body
+   * `end` was called with), otherwise chunked for HTTP/1.1 and close-delimited for HTTP/1.0.
+   */
+  #serialise(
+    given: OutgoingHttpHeaders | OutgoingHttpHeader[] | undefined,
+    endLength: number | undefined,
+  ): string {
+    const status = this.statusCode;
+    this.#headersSent = true;
+    if (status < 200 || status === 204 || status === 304) this.#hasBody = false;
+    const fields = new HeadFields();
+    const set = this.#fields;
+    if (Array.isArray(given)) {
+      const flat = given as string[];
+      for (let i = 0; i + 1 < flat.length; i += 2) fields.add(flat[i]!, flat[i + 1]!);
+    } else if (given !== undefined) {
+      if (set !== undefined)
+        for (const [lower, [name, value]] of set) if (given[lower] === undefined) fields.add(name, value);
+      for (const name of Object.keys(given)) {
+        const value = given[name];
+        if (value !== undefined) fields.add(name, value);
+      }
+    } else if (set !== undefined) {
+      for (const [name, value] of set.values()) fields.add(name, value);
+    }
+    if (this.sendDate && !fields.hasDate) fields.lines += `Date: ${httpDate()}\r\n`;
+    const connection = fields.connection;
+    if (connection !== undefined && listHasToken(connection, 'close')) this.shouldKeepAlive = false;
+    if (this.#hasBody && !fields.hasLength) fields.lines += this.#framing(fields.transferEncoding, endLength);
+    if (connection === undefined) {
+      if (!this.shouldKeepAlive) fields.lines += 'Connection: close\r\n';
+      else if (this.req.httpVersionMinor === 0) fields.lines += 'Connection: keep-alive\r\n';
+    }
+    const reason = this.statusMessage ?? STATUS_CODES[status] ?? 'Unknown';
+    return `HTTP/1.1 ${status} ${reason}\r\n${fields.lines}\r\n`;
+  }
+
+  /** For a body without Content-Length: the field lines that frame it, if any. */
+  #framing(transferEncoding: string | undefined, endLength: number | undefined): string {
+    if (transferEncoding !== undefined) {
+      this.#chunked = lastCodingIsChunked(transferEncoding);
+      if (!this.#chunked) this.shouldKeepAlive = false;
+      return '';
+    }
+    if (endLength !== undefined) return `Content-Length: ${endLength}\r\n`;
+    if (this.req.httpVersionMinor === 1) {
+      this.#chunked = true;
+      return 'Transfer-Encoding: chunked\r\n';
+    }
+    this.shouldKeepAlive = false;
+    return '';
+  }
+
+  #trailerLines(): string {
+    const trailers = this.#trailers;
+    if (trailers === undefined) return '';
+    let lines = '';
+    for (const name of Object.keys(trailers)) {
+      const value = trailers[name];
+      if (value === undefined) continue;
+      checkField(name, value);
+      lines += fieldLines(name, value);
+    }
+    return lines;
+  }
+}
+
+/** A response head's field lines, and what deciding its framing needs to know about them. */
+class HeadFields {
+  lines = '';
+  hasLength = false;
+  hasDate = false;
+  connection: string | undefined;
+  transferEncoding: string | undefined;
+
+  add(name: string, value: OutgoingHttpHeader): void {
+    checkField(name, value);
+    // Only names as long as the four looked for are lower-cased: most fields are none of them.
+    const n = name.length;
+    if (n === 4 || n === 10 || n === 14 || n === 17) {
+      const lower = name.toLowerCase();
+      if (lower === 'content-length') this.hasLength = true;
+      else if (lower === 'date') this.hasDate = true;
+      else if (lower === 'connection') this.connection = String(value);
+      else if (lower === 'transfer-encoding') this.transferEncoding = String(value);
+    }
+    this.lines += fieldLines(name, value);
+  }
+}
+
+function emitFinish(res: H1Response): void {
+  res.emit('finish');
+  res.emit('close');
+}
+
+function fieldLines(name: string, value: OutgoingHttpHeader): string {
+  if (!Array.isArray(value)) return `${name}: ${value}\r\n`;
+  let lines = '';
+  for (const item of value) lines += `${name}: ${item}\r\n`;
+  return lines;
+}
+
+/** Field names and values headed downstream are checked before anything is written (CR/LF injection). */
+function checkField(name: string, value: OutgoingHttpHeader | readonly string[]): void {
+  if (!HTTP_TOKEN.test(name))
+    throw new PorticoError('INVALID_ARGUMENT', `invalid response header name ${JSON.stringify(name)}`);
+  if (Array.isArray(value)) {
+    for (const item of value) checkValue(name, String(item));
+  } else {
+    checkValue(name, String(value));
+  }
+}
+
+function checkValue(name: string, value: string): void {
+  if (VALUE_CTL.test(value))
+    throw new PorticoError('INVALID_ARGUMENT', `response header ${name} holds a control character`);
+}
+
+function headersSentError(name: string): PorticoError {
+  return new PorticoError('INTERNAL', `cannot set ${name}: the response head was already sent`);
+}
+
+let cachedDate: string | undefined;
+
+/** The IMF-fixdate of now, computed at most once a second. */
+function httpDate(): string {
+  if (cachedDate === undefined) {
+    cachedDate = new Date().toUTCString();
+    setTimeout(() => (cachedDate = undefined), 1000 - (Date.now() % 1000)).unref();
+  }
+  return cachedDate;
+}

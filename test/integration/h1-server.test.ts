@@ -1,0 +1,169 @@
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { HttpPeer } from '../../src/index.ts';
+import { startOrigin, startProxy, rawExchange, type Origin, type TestProxy } from '../helpers/servers.ts';
+
+/** Reads from `socket` until `done(text so far)` holds or it closes; fails after `timeoutMs`. */
+function readUntil(socket: Socket, done: (text: string) => boolean, timeoutMs = 3_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    const finish = (): void => {
+      clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.removeListener('close', finish);
+      resolve(text);
+    };
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('latin1');
+      if (done(text)) finish();
+    };
+    const timer = setTimeout(() => reject(new Error(`timed out; read so far: ${text}`)), timeoutMs);
+    socket.on('data', onData);
+    socket.once('close', finish);
+  });
+}
+
+const count = (text: string, pattern: RegExp): number => text.match(pattern)?.length ?? 0;
+
+describe("Portico's HTTP/1.1 server (plaintext listeners)", () => {
+  let origin: Origin;
+  let proxy: TestProxy;
+  let seen: Array<Record<string, string | string[] | undefined>> = [];
+
+  before(async () => {
+    origin = await startOrigin((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString();
+        res.setHeader('content-type', 'text/plain');
+        res.end(`${req.method} ${req.url} ${body}`);
+      });
+    });
+    proxy = await startProxy(
+      {
+        upstreamPeer: () => new HttpPeer({ address: origin.address }),
+        requestFilter: (session) => {
+          seen.push({ 'x-a': session.header('x-a'), cookie: session.header('cookie'), host: session.host });
+          return 'continue';
+        },
+      },
+      { limits: { keepAliveTimeoutMs: 400, requestTimeoutMs: 600, headersTimeoutMs: 2_000 } },
+    );
+  });
+
+  after(async () => {
+    await proxy.stop();
+    await origin.close();
+  });
+
+  test('pipelined requests are answered in order on one connection', async () => {
+    const socket = connect(proxy.port, '127.0.0.1');
+    const requests = Array.from({ length: 50 }, (_, i) => `GET /p${i} HTTP/1.1\r\nHost: a\r\n\r\n`).join('');
+    socket.write(requests);
+    const text = await readUntil(socket, (t) => count(t, /GET \/p\d+ /g) === 50);
+    socket.destroy();
+    const order = [...text.matchAll(/GET \/p(\d+) /g)].map((m) => Number(m[1]));
+    assert.deepEqual(
+      order,
+      Array.from({ length: 50 }, (_, i) => i),
+    );
+    assert.equal(count(text, /HTTP\/1\.1 200 /g), 50);
+  });
+
+  test('a request body, chunked or sized, reaches the origin whole', async () => {
+    const chunked = await rawExchange(
+      proxy.port,
+      'POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n',
+    );
+    assert.match(chunked, /^HTTP\/1\.1 200 /);
+    assert.match(chunked, /POST \/c abcde$/);
+    const sized = await rawExchange(
+      proxy.port,
+      'PUT /s HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello',
+    );
+    assert.match(sized, /PUT \/s hello$/);
+  });
+
+  test('HTTP/1.0: closed after the response unless the client asks to keep it alive', async () => {
+    const closed = await rawExchange(proxy.port, 'GET /old HTTP/1.0\r\n\r\n');
+    assert.match(closed, /^HTTP\/1\.1 200 /);
+    assert.match(closed, /\r\nConnection: close\r\n/i);
+    const socket = connect(proxy.port, '127.0.0.1');
+    socket.write('GET /k1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n');
+    const first = await readUntil(socket, (t) => t.includes('GET /k1 '));
+    assert.match(first, /\r\nConnection: keep-alive\r\n/i);
+    socket.write('GET /k2 HTTP/1.0\r\n\r\n');
+    const second = await readUntil(socket, (t) => t.includes('GET /k2 '));
+    assert.match(second, /^HTTP\/1\.1 200 /);
+    socket.destroy();
+  });
+
+  test('Expect: 100-continue gets 100 Continue first; another expectation gets 417', async () => {
+    const socket = connect(proxy.port, '127.0.0.1');
+    socket.write('POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n');
+    const interim = await readUntil(socket, (t) => t.includes('\r\n\r\n'));
+    assert.equal(interim, 'HTTP/1.1 100 Continue\r\n\r\n');
+    socket.write('ok');
+    const final = await readUntil(socket, (t) => t.includes('POST /e ok'));
+    assert.match(final, /^HTTP\/1\.1 200 /);
+    socket.destroy();
+    const refused = await rawExchange(proxy.port, 'GET / HTTP/1.1\r\nHost: a\r\nExpect: something\r\n\r\n');
+    assert.match(refused, /^HTTP\/1\.1 417 /);
+  });
+
+  test('repeated fields are joined as node joins them; a second Host or a CONNECT is a 400', async () => {
+    seen = [];
+    const response = await rawExchange(
+      proxy.port,
+      'GET /j HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nX-A: 2\r\nCookie: c=1\r\nCookie: d=2\r\nConnection: close\r\n\r\n',
+    );
+    assert.match(response, /^HTTP\/1\.1 200 /);
+    assert.deepEqual(seen, [{ 'x-a': '1, 2', cookie: 'c=1; d=2', host: 'a' }]);
+    assert.deepEqual(
+      origin.lastRawHeaders.filter((_, i, all) => i % 2 === 1 && /^x-a$/i.test(all[i - 1]!)),
+      ['1', '2'],
+    );
+    const before = origin.requests;
+    assert.match(
+      await rawExchange(proxy.port, 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n'),
+      /^HTTP\/1\.1 400 /,
+    );
+    assert.match(
+      await rawExchange(proxy.port, 'CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n'),
+      /^HTTP\/1\.1 400 /,
+    );
+    assert.match(await rawExchange(proxy.port, 'GET / HTTP/1.2\r\nHost: a\r\n\r\n'), /^HTTP\/1\.1 400 /);
+    assert.equal(origin.requests, before);
+  });
+
+  test('an empty line before a request line is ignored', async () => {
+    const response = await rawExchange(
+      proxy.port,
+      '\r\nGET /blank HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+    );
+    assert.match(response, /GET \/blank $/);
+  });
+
+  test('an idle keep-alive connection closes after keepAliveTimeoutMs', async () => {
+    const socket = connect(proxy.port, '127.0.0.1');
+    socket.write('GET /idle HTTP/1.1\r\nHost: a\r\n\r\n');
+    await readUntil(socket, (t) => t.includes('GET /idle '));
+    const started = Date.now();
+    await once(socket, 'close');
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 300 && elapsed < 2_500, `closed after ${elapsed} ms`);
+  });
+
+  test('a request body slower than requestTimeoutMs gets 408 and the connection closes', async () => {
+    const socket = connect(proxy.port, '127.0.0.1');
+    socket.write('POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc');
+    const started = Date.now();
+    const text = await readUntil(socket, () => false, 4_000);
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed < 3_000, `closed after ${elapsed} ms`);
+    assert.match(text, /^HTTP\/1\.1 408 /);
+  });
+});
