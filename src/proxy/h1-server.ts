@@ -94,17 +94,16 @@ export class H1Server extends NetServer {
   /** Which upgrade requests become `upgrade` events (as `http.Server.shouldUpgradeCallback`). */
   shouldUpgradeCallback: (req: H1Request) => boolean = () => true;
   readonly #connections = new Set<H1Connection>();
-  #sweep: NodeJS.Timeout | undefined;
+  readonly #sweep: NodeJS.Timeout;
 
   constructor(options: H1ServerOptions, onRequest: RequestListener) {
     super({ noDelay: true });
     this.options = options;
     this.on('request', onRequest);
     this.on('connection', (socket: Socket) => this.#connections.add(new H1Connection(this, socket)));
-    this.on('listening', () => {
-      const every = Math.min(1_000, options.headersTimeoutMs, options.keepAliveTimeoutMs);
-      this.#sweep = setInterval(() => this.#checkTimeouts(), every).unref();
-    });
+    // Not on 'listening': an H1Server may only be handed connections (a TLS listener's HTTP/1.1 ones).
+    const every = Math.min(1_000, options.headersTimeoutMs, options.keepAliveTimeoutMs);
+    this.#sweep = setInterval(() => this.#checkTimeouts(), every).unref();
     this.on('close', () => clearInterval(this.#sweep));
   }
 

@@ -1,4 +1,3 @@
-import type { ServerOptions as HttpServerOptions } from 'node:http';
 import type { Http2SecureServer, Http2Server, ServerHttp2Session } from 'node:http2';
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
@@ -72,10 +71,8 @@ export interface HttpProxyServiceOptions {
 }
 
 /** Any server this service listens with: HTTP/1.1 (with h2c sniffing), or HTTP/1.1 and HTTP/2 on TLS. */
-type Listener = H1Server | TlsListener;
+type Listener = H1Server | Http2SecureServer;
 type RequestListener = (req: DownstreamRequest, res: DownstreamResponse) => void;
-/** node gives an `allowHTTP1` secure server HTTP/1.1's connection tracking too; its types do not say so. */
-type TlsListener = Http2SecureServer & Pick<H1Server, 'closeIdleConnections' | 'closeAllConnections'>;
 
 /** The client's first bytes on an HTTP/2 prior-knowledge connection (RFC 9113 §3.4); no HTTP/1 method starts so. */
 const H2_PREFACE_START = Buffer.from('PRI ');
@@ -111,7 +108,9 @@ export class HttpProxyService<CTX> implements ListeningService {
   readonly #options: HttpProxyServiceOptions;
   readonly #limits: DownstreamLimits;
   readonly #servers: Listener[] = [];
-  readonly #tlsServers: TlsListener[] = [];
+  readonly #tlsServers: Http2SecureServer[] = [];
+  /** Every HTTP/1.1 server: those listening on plaintext ports and those taking TLS listeners' HTTP/1.1. */
+  readonly #h1Servers: H1Server[] = [];
   /** Open downstream HTTP/2 sessions, told to go away (GOAWAY) on a drain. */
   readonly #h2Sessions = new Set<ServerHttp2Session>();
   readonly #ticketKeys: Buffer | undefined;
@@ -145,7 +144,7 @@ export class HttpProxyService<CTX> implements ListeningService {
   /** Plaintext ports actually bound (useful with port 0), in `listen` order. */
   get ports(): number[] {
     return this.#servers
-      .filter((s) => !this.#tlsServers.includes(s as TlsListener))
+      .filter((s) => !this.#tlsServers.includes(s as Http2SecureServer))
       .map((s) => (s.address() as { port: number }).port);
   }
 
@@ -209,7 +208,7 @@ export class HttpProxyService<CTX> implements ListeningService {
       (server) => new Promise<void>((resolve) => NetServer.prototype.close.call(server, () => resolve())),
     );
     const closeIdle = (): void => {
-      for (const server of this.#servers) server.closeIdleConnections();
+      for (const server of this.#h1Servers) server.closeIdleConnections();
     };
     let sweep: NodeJS.Timeout | undefined;
     const holdOff = setTimeout(
@@ -220,7 +219,7 @@ export class HttpProxyService<CTX> implements ListeningService {
       Math.min(IDLE_HOLD_OFF_MS, graceMs),
     );
     const grace = setTimeout(() => {
-      for (const server of this.#servers) server.closeAllConnections();
+      for (const server of this.#h1Servers) server.closeAllConnections();
       for (const session of this.#h2Sessions) session.destroy();
     }, graceMs);
     for (const session of this.#h2Sessions) session.close();
@@ -231,20 +230,6 @@ export class HttpProxyService<CTX> implements ListeningService {
     await this.#pools?.close();
   }
 
-  /** node:http's options for the HTTP/1.1 connections of TLS listeners (plaintext ones are H1Server's). */
-  #http1Options(): HttpServerOptions {
-    const limits = this.#limits;
-    return {
-      maxHeaderSize: limits.maxHeaderBytes,
-      headersTimeout: limits.headersTimeoutMs,
-      requestTimeout: limits.requestTimeoutMs,
-      keepAliveTimeout: limits.keepAliveTimeoutMs,
-      connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs),
-      requireHostHeader: true,
-      noDelay: true,
-    };
-  }
-
   /** HTTP/2 settings we announce; the header-list bound matches HTTP/1.1's `maxHeaderBytes`. */
   #h2Settings(): { maxConcurrentStreams: number; maxHeaderListSize: number } {
     return {
@@ -253,7 +238,8 @@ export class HttpProxyService<CTX> implements ListeningService {
     };
   }
 
-  #createServer(handle: RequestListener, context: ServiceContext): H1Server {
+  /** An HTTP/1.1 server with this service's limits, its malformed requests answered, its upgrades proxied. */
+  #h1Server(handle: RequestListener, context: ServiceContext): H1Server {
     const limits = this.#limits;
     const server = new H1Server(
       {
@@ -264,28 +250,51 @@ export class HttpProxyService<CTX> implements ListeningService {
       },
       handle,
     );
-    // First: it takes over node's own 'connection' listeners, and must not take #observe's.
-    if (this.#options.h2c === true) this.#acceptH2c(server, handle);
-    this.#observe(server, context);
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
+      rejectMalformed(error, socket, context.logger),
+    );
     serveUpgrades(server, handle);
+    this.#h1Servers.push(server);
     return server;
   }
 
-  #createTlsServer(tls: TlsListenOptions, handle: RequestListener, context: ServiceContext): TlsListener {
+  #createServer(handle: RequestListener, context: ServiceContext): H1Server {
+    const server = this.#h1Server(handle, context);
+    // First: it takes over H1Server's own 'connection' listener, and must not take #countConnections'.
+    if (this.#options.h2c === true) this.#acceptH2c(server, handle);
+    this.#countConnections(server, context);
+    return server;
+  }
+
+  /**
+   * node's HTTP/2 server for TLS, with ALPN offering h2 and HTTP/1.1 on one port: an h2 connection stays
+   * with it, an HTTP/1.1 one (or one without ALPN) goes to an H1Server that never listens itself.
+   */
+  #createTlsServer(
+    tls: TlsListenOptions,
+    handle: RequestListener,
+    context: ServiceContext,
+  ): Http2SecureServer {
     const serving = serveCertificates(tls.certificates, this.#ticketKeys!);
     // node:http2 (and with it node:tls) loads here, not at import: ~9 MB a plaintext worker never needs.
     const server = process.getBuiltinModule('node:http2').createSecureServer({
-      ...this.#http1Options(),
       allowHTTP1: true,
+      noDelay: true,
       ALPNProtocols: tls.h2 === false ? ['http/1.1'] : ['h2', 'http/1.1'],
       SNICallback: serving.SNICallback,
       ticketKeys: this.#ticketKeys,
       settings: this.#h2Settings(),
-    }) as TlsListener;
+    });
     server.on('request', handle as unknown as (...args: unknown[]) => void);
+    const http1 = this.#h1Server(handle, context);
+    const h2 = server.listeners('secureConnection') as Array<(socket: TLSSocket) => void>;
+    server.removeAllListeners('secureConnection');
+    server.on('secureConnection', (socket: TLSSocket) => {
+      if (socket.alpnProtocol === 'h2') for (const listener of h2) listener.call(server, socket);
+      else http1.emit('connection', socket);
+    });
     serving.attach(server);
-    this.#observe(server, context);
-    serveUpgrades(server, handle);
+    this.#countConnections(server, context);
     this.#trackSessions(server);
     return server;
   }
@@ -323,19 +332,16 @@ export class HttpProxyService<CTX> implements ListeningService {
     });
   }
 
-  #observe(server: Listener, context: ServiceContext): void {
+  #countConnections(server: Listener, context: ServiceContext): void {
     const gauge = context.metrics.downstreamConnections;
     server.on('connection', (socket: Duplex) => {
       gauge.inc();
       socket.once('close', () => gauge.dec());
     });
-    server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
-      rejectMalformed(error, socket, context.logger),
-    );
   }
 
   /**
-   * Checks what node's parser does not: URL length, draining (`Connection: close`) and, on TLS
+   * Checks what the parsers do not: URL length, draining (`Connection: close`) and, on TLS
    * listeners, that the Host belongs to the certificate the connection negotiated by SNI: otherwise
    * the request gets 421 Misdirected Request (RFC 9110 §15.5.20), and the client retries on a
    * connection of its own for that host. Hosts served by the same certificate entry may share a

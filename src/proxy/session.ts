@@ -8,8 +8,8 @@ import { requestAuthority } from '../http.ts';
 import { clientCertificateOf, negotiatedEntry, type ClientCertificateInfo } from '../tls/index.ts';
 
 /**
- * A downstream request: Portico's `H1Request` on plaintext listeners, node's `IncomingMessage` for
- * HTTP/1.1 on TLS listeners, `Http2ServerRequest` for HTTP/2. The body is the stream itself.
+ * A downstream request: Portico's `H1Request` for HTTP/1.1 (plaintext and TLS), node's
+ * `Http2ServerRequest` for HTTP/2. The body is the stream itself.
  */
 export interface DownstreamRequest extends Readable {
   readonly method?: string | undefined;
@@ -25,7 +25,10 @@ export interface DownstreamRequest extends Readable {
   readonly complete: boolean;
 }
 
-/** The response to a {@link DownstreamRequest}: the part of node's `ServerResponse` all three share. */
+/**
+ * The response to a {@link DownstreamRequest}: the part of node's `ServerResponse` that `H1Response`,
+ * `Http2ServerResponse` and the upgrade path's `UpgradeResponse` (a `ServerResponse`) share.
+ */
 export interface DownstreamResponse extends NodeJS.EventEmitter {
   statusCode: number;
   readonly headersSent: boolean;
