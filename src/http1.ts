@@ -222,21 +222,21 @@ export abstract class MessageParser {
    * `raw`, also appends each name as sent and its value, as node's `rawHeaders` holds them.
    */
   parseFields(text: string, raw?: string[]): Fields {
+    // One pass of a compiled regex checks the whole block; the loop below then only cuts it up.
+    if (!FIELD_BLOCK.test(text)) throw this.#fieldError(text);
     const fields: Fields = {};
+    const length = text.length;
     let start = 0;
-    while (start < text.length) {
+    while (start < length) {
       let end = text.indexOf('\r\n', start);
-      if (end === -1) end = text.length;
-      const first = text.charCodeAt(start);
-      if (first === 32 || first === 9) throw this.error('obs-fold (a line starting with whitespace)');
+      if (end === -1) end = length;
       const colon = text.indexOf(':', start);
-      if (colon === -1 || colon > end) throw this.error('a header line has no colon');
       const name = text.slice(start, colon);
-      if (!HTTP_TOKEN.test(name))
-        throw this.error(`an invalid header name ${JSON.stringify(name.slice(0, 64))}`);
-      const value = text.slice(colon + 1, end).trim();
-      if (VALUE_CTL.test(value))
-        throw this.error(`header ${name} holds a control character (a bare CR, LF or NUL)`);
+      let from = colon + 1;
+      while (from < end && isOws(text.charCodeAt(from))) from++;
+      let to = end;
+      while (to > from && isOws(text.charCodeAt(to - 1))) to--;
+      const value = text.slice(from, to);
       if (raw !== undefined) raw.push(name, value);
       const lower = name.toLowerCase();
       const existing = fields[lower];
@@ -247,6 +247,30 @@ export abstract class MessageParser {
     }
     return fields;
   }
+
+  /** What is wrong with the first bad line of a field block that failed `FIELD_BLOCK`. */
+  #fieldError(text: string): Error {
+    for (const line of text.split('\r\n')) {
+      const first = line.charCodeAt(0);
+      if (first === 32 || first === 9) return this.error('obs-fold (a line starting with whitespace)');
+      const colon = line.indexOf(':');
+      if (colon === -1) return this.error('a header line has no colon');
+      const name = line.slice(0, colon);
+      if (!HTTP_TOKEN.test(name))
+        return this.error(`an invalid header name ${JSON.stringify(name.slice(0, 64))}`);
+      if (VALUE_CTL.test(line.slice(colon + 1)))
+        return this.error(`header ${name} holds a control character (a bare CR, LF or NUL)`);
+    }
+    return this.error('a malformed header section');
+  }
+}
+
+/** Field lines: a token, a colon, a value of visible characters, SP, HTAB and obs-text; CRLF between. */
+const FIELD_BLOCK = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*(?:\r\n|$))*$/;
+
+/** RFC 9110 §5.6.3 optional whitespace: SP or HTAB (not String.prototype.trim's Unicode spaces). */
+function isOws(code: number): boolean {
+  return code === 32 || code === 9;
 }
 
 function hasBareLf(data: Buffer, from: number): boolean {
@@ -278,6 +302,7 @@ export function contentLength(
   error: (message: string) => Error,
 ): number | undefined {
   if (value === undefined) return undefined;
+  if (typeof value === 'string' && DIGITS.test(value)) return Number(value);
   const values = (Array.isArray(value) ? value.join(',') : value).split(',').map((v) => v.trim());
   const first = values[0]!;
   if (!DIGITS.test(first) || values.some((v) => v !== first))
@@ -289,5 +314,7 @@ export function contentLength(
 export function listHasToken(value: string | undefined, token: string): boolean {
   if (value === undefined) return false;
   const lower = value.toLowerCase();
-  return lower === token || lower.split(',').some((item) => item.trim() === token);
+  if (lower === token) return true;
+  if (!lower.includes(',')) return lower.trim() === token;
+  return lower.split(',').some((item) => item.trim() === token);
 }
