@@ -50,6 +50,7 @@ export interface H1ServerOptions {
 }
 
 type RequestListener = (req: H1Request, res: H1Response) => void;
+type Callback = () => void;
 
 /** A parsed request line and its fields. */
 interface RequestHead {
@@ -86,6 +87,8 @@ const SINGLE_VALUED = new Set([
 ]);
 const EMPTY = Buffer.alloc(0);
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
+/** How long a closing connection may linger after its last response (nginx's lingering_timeout). */
+const LINGER_MS = 5_000;
 /** Largest body sent in one buffer with its head; larger ones go as two writes of one writev. */
 const COPY_WITH_HEAD_BYTES = 16 * 1024;
 
@@ -288,6 +291,9 @@ class H1Connection {
     if (!res.shouldKeepAlive || !req.complete) {
       this.#stop();
       this.socket.end();
+      // Lingering close, as nginx's: the client gets time to read the response and close first, but
+      // one that neither closes nor stops sending cannot hold the socket open.
+      setTimeout(destroySocket, LINGER_MS, this.socket).unref();
       return;
     }
     this.#parser.next();
@@ -421,6 +427,10 @@ class H1Connection {
 }
 
 function ignore(): void {}
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
+}
 
 function timeoutError(message: string): PorticoError {
   return new PorticoError('DOWNSTREAM_TIMEOUT', message, { source: 'downstream' });
@@ -572,21 +582,34 @@ export class H1Response extends Stream {
     return this;
   }
 
-  write(chunk: Buffer | string, encoding?: BufferEncoding | (() => void)): boolean {
+  /** `callback` runs once the chunk was handed to the socket, as with node's. */
+  write(chunk: Buffer | string, encoding?: BufferEncoding | Callback, callback?: Callback): boolean {
     if (this.writableEnded) throw new PorticoError('INTERNAL', 'write after end');
+    const done = typeof encoding === 'function' ? encoding : callback;
     const data =
       typeof chunk === 'string'
         ? Buffer.from(chunk, typeof encoding === 'string' ? encoding : 'utf8')
         : chunk;
     if (!this.#headersSent) this.#head = this.#serialise(undefined, undefined);
     if (this.#abandoned) return false;
-    if (!this.#hasBody || data.length === 0) return this.#flushHead();
-    const head = this.#takeHead();
-    if (!this.#chunked) return this.#send(head, data, undefined);
-    return this.#send(`${head ?? ''}${data.length.toString(16)}\r\n`, data, '\r\n');
+    let ok: boolean;
+    if (!this.#hasBody || data.length === 0) {
+      ok = this.#flushHead();
+    } else {
+      const head = this.#takeHead();
+      ok = this.#chunked
+        ? this.#send(`${head ?? ''}${data.length.toString(16)}\r\n`, data, '\r\n')
+        : this.#send(head, data, undefined);
+    }
+    // An empty write queues behind the data, so its callback runs once that was written.
+    if (done !== undefined) this.socket.write(EMPTY, done);
+    return ok;
   }
 
-  end(chunk?: Buffer | string | (() => void), encoding?: BufferEncoding | (() => void)): this {
+  /** Sends what is left (the head if it was not, the last chunk) in one write; `callback` runs on 'finish'. */
+  end(chunk?: Buffer | string | Callback, encoding?: BufferEncoding | Callback, callback?: Callback): this {
+    const done = typeof chunk === 'function' ? chunk : typeof encoding === 'function' ? encoding : callback;
+    if (done !== undefined) this.once('finish', done);
     if (this.writableEnded) return this;
     const data =
       typeof chunk === 'string'

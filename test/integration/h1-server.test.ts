@@ -166,4 +166,30 @@ describe("Portico's HTTP/1.1 server (plaintext listeners)", () => {
     assert.ok(elapsed < 3_000, `closed after ${elapsed} ms`);
     assert.match(text, /^HTTP\/1\.1 408 /);
   });
+
+  test('write and end callbacks run once the bytes went out, as with node', async () => {
+    const calls: string[] = [];
+    const local = await startProxy({
+      upstreamPeer: () => new HttpPeer({ address: origin.address }),
+      requestFilter: (session) => {
+        const res = session.response as unknown as {
+          write(chunk: string, callback: () => void): boolean;
+          end(chunk: string, callback: () => void): void;
+        };
+        res.write('a', () => calls.push('write'));
+        res.end('b', () => calls.push('end'));
+        return 'responded';
+      },
+    });
+    try {
+      const response = await rawExchange(
+        local.port,
+        'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+      );
+      assert.match(response, /\r\n\r\n1\r\na\r\n1\r\nb\r\n0\r\n\r\n$/);
+      assert.deepEqual(calls, ['write', 'end']);
+    } finally {
+      await local.stop();
+    }
+  });
 });
