@@ -266,6 +266,15 @@ export function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
+/**
+ * The median of per-round ratios `a[i] / b[i]`. Rounds run the two back to back, so drift in this
+ * machine's speed (it can move a Node process's rate by half within a minute) hits both sides of a
+ * pair alike; the ratio of two independent medians would carry it.
+ */
+export function pairedRatio(a: number[], b: number[]): number {
+  return median(a.map((value, i) => value / b[i]!));
+}
+
 async function main(): Promise<void> {
   requireTool('nginx');
   requireTool('wrk');
@@ -302,12 +311,11 @@ function report(samples: Map<string, Sample[]>): void {
     reuse: list.find((s) => s.reuse !== undefined)?.reuse,
     idleRssMb: list.find((s) => s.idleRssMb !== undefined)?.idleRssMb,
   }));
-  const nginx = summary.find((s) => s.name === 'nginx');
   const portico = summary.find((s) => s.name === 'portico');
   const peers = summary.filter((s) => s.name !== 'nginx' && s.name !== 'portico');
   const bestPeer = peers.sort((a, b) => b.rps - a.rps)[0];
   console.log(
-    `\nsmall GET, ${CONNECTIONS} connections, ${DURATION}s x ${ROUNDS} rounds (median), proxy on core 0, origin + wrk on core 1\n`,
+    `\nsmall GET, ${CONNECTIONS} connections, ${DURATION}s x ${ROUNDS} rounds (medians; ×nginx is the median of per-round ratios), proxy on core 0, origin + wrk on core 1\n`,
   );
   console.log(
     'proxy'.padEnd(20) +
@@ -317,8 +325,10 @@ function report(samples: Map<string, Sample[]>): void {
       '  ×nginx'.padStart(9) +
       '  errors',
   );
+  const nginxRps = samples.get('nginx')?.map((s) => s.rps);
   for (const s of summary) {
-    const ratio = nginx ? (s.rps / nginx.rps).toFixed(2) : '-';
+    const own = samples.get(s.name)!.map((sample) => sample.rps);
+    const ratio = nginxRps ? pairedRatio(own, nginxRps).toFixed(2) : '-';
     console.log(
       s.name.padEnd(20) +
         String(Math.round(s.rps)).padStart(10) +
@@ -329,15 +339,26 @@ function report(samples: Map<string, Sample[]>): void {
     );
   }
   const ratios: Record<string, number | undefined> = {};
-  if (portico && nginx) {
-    ratios.throughputVsNginx = portico.rps / nginx.rps;
-    ratios.p99VsNginx = portico.p99Ms / nginx.p99Ms;
+  const nginxSamples = samples.get('nginx');
+  const porticoSamples = samples.get('portico');
+  if (nginxRps !== undefined && nginxSamples !== undefined && porticoSamples !== undefined) {
+    ratios.throughputVsNginx = pairedRatio(
+      porticoSamples.map((s) => s.rps),
+      nginxRps,
+    );
+    ratios.p99VsNginx = pairedRatio(
+      porticoSamples.map((s) => s.p99Ms),
+      nginxSamples.map((s) => s.p99Ms),
+    );
     console.log(
-      `\nportico / nginx: throughput ${ratios.throughputVsNginx.toFixed(2)}×, p99 ${ratios.p99VsNginx.toFixed(2)}×`,
+      `\nportico / nginx, median of per-round ratios: throughput ${ratios.throughputVsNginx.toFixed(2)}×, p99 ${ratios.p99VsNginx.toFixed(2)}×`,
     );
   }
   if (portico && bestPeer) {
-    ratios.throughputVsBestPeer = portico.rps / bestPeer.rps;
+    ratios.throughputVsBestPeer = pairedRatio(
+      samples.get('portico')!.map((s) => s.rps),
+      samples.get(bestPeer.name)!.map((s) => s.rps),
+    );
     console.log(
       `portico / best Node peer (${bestPeer.name}): throughput ${ratios.throughputVsBestPeer.toFixed(2)}×`,
     );

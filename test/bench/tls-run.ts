@@ -16,6 +16,7 @@ import {
   ORIGIN_PORT,
   median,
   nginxConfig,
+  pairedRatio,
   pinned,
   requireTool,
   startOrigin,
@@ -105,18 +106,22 @@ async function main(): Promise<void> {
     await stop(origin);
   }
   console.log(
-    `\nTLS (ECDSA P-256), ${CONNECTIONS} connections, ${DURATION}s x ${ROUNDS} rounds (median), proxy on core 0, origin + wrk on core 1\n`,
+    `\nTLS (ECDSA P-256), ${CONNECTIONS} connections, ${DURATION}s x ${ROUNDS} rounds (medians; ×nginx is the median of per-round ratios), proxy on core 0, origin + wrk on core 1\n`,
   );
   console.log('figure'.padEnd(22) + 'nginx'.padStart(10) + 'portico'.padStart(10) + '  ×nginx' + '  errors');
   for (const figure of ['handshakes', 'keepalive'] as const) {
     const n = median(samples.nginx[figure].map((s) => s.rps));
     const p = median(samples.portico[figure].map((s) => s.rps));
+    const ratio = pairedRatio(
+      samples.portico[figure].map((s) => s.rps),
+      samples.nginx[figure].map((s) => s.rps),
+    );
     const errors = samples.portico[figure].reduce((a, s) => a + s.errors, 0);
     console.log(
       (figure === 'handshakes' ? 'new handshakes/s' : 'keep-alive req/s').padEnd(22) +
         String(Math.round(n)).padStart(10) +
         String(Math.round(p)).padStart(10) +
-        (p / n).toFixed(2).padStart(7) +
+        ratio.toFixed(2).padStart(7) +
         String(errors).padStart(8),
     );
   }
