@@ -29,17 +29,25 @@ const SF_TOKEN = /^[A-Za-z*][!#$%&'*+\-.^_`|~:/0-9A-Za-z]*$/;
 
 /** Formats one Cache-Status member. `cacheName` is emitted as a token when it is one. */
 export function formatCacheStatus(cacheName: string, params: CacheStatusParams): string {
-  const parts = [sfItem(cacheName)];
-  if (params.hit === true) parts.push('hit');
-  if (params.fwd !== undefined) parts.push(`fwd=${params.fwd}`);
-  if (params.fwdStatus !== undefined) parts.push(`fwd-status=${Math.trunc(params.fwdStatus)}`);
-  if (params.ttl !== undefined) parts.push(`ttl=${Math.trunc(params.ttl)}`);
-  if (params.stored === true) parts.push('stored');
-  if (params.collapsed === true) parts.push('collapsed');
-  if (params.key !== undefined) parts.push(`key=${sfString(params.key)}`);
-  if (params.detail !== undefined) parts.push(`detail=${sfItem(params.detail)}`);
-  return parts.join('; ');
+  // Once per response on a cache hit: the name is checked once, and the member built by concatenation.
+  if (cacheName !== lastName) {
+    lastItem = sfItem(cacheName);
+    lastName = cacheName;
+  }
+  let member = lastItem;
+  if (params.hit === true) member += '; hit';
+  if (params.fwd !== undefined) member += `; fwd=${params.fwd}`;
+  if (params.fwdStatus !== undefined) member += `; fwd-status=${Math.trunc(params.fwdStatus)}`;
+  if (params.ttl !== undefined) member += `; ttl=${Math.trunc(params.ttl)}`;
+  if (params.stored === true) member += '; stored';
+  if (params.collapsed === true) member += '; collapsed';
+  if (params.key !== undefined) member += `; key=${sfString(params.key)}`;
+  if (params.detail !== undefined) member += `; detail=${sfItem(params.detail)}`;
+  return member;
 }
+
+let lastName: string | undefined;
+let lastItem = '';
 
 function sfItem(value: string): string {
   return SF_TOKEN.test(value) ? value : sfString(value);

@@ -65,6 +65,8 @@ interface RequestHead {
 
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP\/1\.([01])$/;
 const VALUE_CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** RFC 9112 §4: HTAB, SP, visible characters, obs-text. */
+const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** Repeats node drops (the first wins), as `IncomingMessage.headers` does. */
 const SINGLE_VALUED = new Set([
   'content-length',
@@ -575,8 +577,14 @@ export class H1Response extends Stream {
     if (this.#headersSent) throw headersSentError('(status)');
     if (!Number.isInteger(statusCode) || statusCode < 100 || statusCode > 999)
       throw new PorticoError('INVALID_ARGUMENT', `invalid status code ${statusCode}`);
-    if (typeof reasonOrHeaders === 'string') this.statusMessage = reasonOrHeaders;
-    else headers = reasonOrHeaders;
+    if (typeof reasonOrHeaders === 'string') {
+      if (!REASON_PHRASE.test(reasonOrHeaders))
+        throw new PorticoError(
+          'INVALID_ARGUMENT',
+          `invalid reason phrase ${JSON.stringify(reasonOrHeaders)}`,
+        );
+      this.statusMessage = reasonOrHeaders;
+    } else headers = reasonOrHeaders;
     this.statusCode = statusCode;
     this.#head = this.#serialise(headers, undefined);
     return this;
@@ -653,9 +661,9 @@ export class H1Response extends Stream {
   /** A 103 Early Hints response ahead of this one (HTTP/1.1 clients only). */
   writeEarlyHints(hints: Record<string, string | string[]>): void {
     if (this.#abandoned || this.#headersSent || this.req.httpVersionMinor !== 1) return;
-    let head = 'HTTP/1.1 103 Early Hints\r\n';
-    for (const name of Object.keys(hints)) head += fieldLines(name, hints[name]!);
-    this.socket.write(`${head}\r\n`, 'latin1');
+    const fields = new HeadFields();
+    for (const name of Object.keys(hints)) fields.add(name, hints[name]!);
+    this.socket.write(`HTTP/1.1 103 Early Hints\r\n${fields.checked()}\r\n`, 'latin1');
   }
 
   destroy(error?: Error): this {
@@ -712,7 +720,6 @@ export class H1Response extends Stream {
     endLength: number | undefined,
   ): string {
     const status = this.statusCode;
-    this.#headersSent = true;
     if (status < 200 || status === 204 || status === 304) this.#hasBody = false;
     const fields = new HeadFields();
     const set = this.#fields;
@@ -729,16 +736,19 @@ export class H1Response extends Stream {
     } else if (set !== undefined) {
       for (const [name, value] of set.values()) fields.add(name, value);
     }
-    if (this.sendDate && !fields.hasDate) fields.lines += `Date: ${httpDate()}\r\n`;
+    let lines = fields.checked();
+    if (this.sendDate && !fields.hasDate) lines += `Date: ${httpDate()}\r\n`;
     const connection = fields.connection;
     if (connection !== undefined && listHasToken(connection, 'close')) this.shouldKeepAlive = false;
-    if (this.#hasBody && !fields.hasLength) fields.lines += this.#framing(fields.transferEncoding, endLength);
+    if (this.#hasBody && !fields.hasLength) lines += this.#framing(fields.transferEncoding, endLength);
     if (connection === undefined) {
-      if (!this.shouldKeepAlive) fields.lines += 'Connection: close\r\n';
-      else if (this.req.httpVersionMinor === 0) fields.lines += 'Connection: keep-alive\r\n';
+      if (!this.shouldKeepAlive) lines += 'Connection: close\r\n';
+      else if (this.req.httpVersionMinor === 0) lines += 'Connection: keep-alive\r\n';
     }
     const reason = this.statusMessage ?? STATUS_CODES[status] ?? 'Unknown';
-    return `HTTP/1.1 ${status} ${reason}\r\n${fields.lines}\r\n`;
+    // Only now: a head that failed its checks was not sent, and an error response can still be.
+    this.#headersSent = true;
+    return `HTTP/1.1 ${status} ${reason}\r\n${lines}\r\n`;
   }
 
   /** For a body without Content-Length: the field lines that frame it, if any. */
@@ -760,27 +770,31 @@ export class H1Response extends Stream {
   #trailerLines(): string {
     const trailers = this.#trailers;
     if (trailers === undefined) return '';
-    let lines = '';
+    const fields = new HeadFields();
     for (const name of Object.keys(trailers)) {
       const value = trailers[name];
-      if (value === undefined) continue;
-      checkField(name, value);
-      lines += fieldLines(name, value);
+      if (value !== undefined) fields.add(name, value);
     }
-    return lines;
+    return fields.checked();
   }
 }
 
-/** A response head's field lines, and what deciding its framing needs to know about them. */
+/**
+ * A response head's field lines, and what deciding its framing needs to know about them. The lines are
+ * checked as a whole when taken (`checked`): one regex pass instead of two per field, and a count of
+ * line breaks, so a value smuggling in a CRLF and a field of its own cannot pass.
+ */
 class HeadFields {
-  lines = '';
+  #lines = '';
+  #count = 0;
   hasLength = false;
   hasDate = false;
   connection: string | undefined;
   transferEncoding: string | undefined;
 
   add(name: string, value: OutgoingHttpHeader): void {
-    checkField(name, value);
+    // The block check sees `name: value`; a colon inside the name would read as part of the value.
+    if (name.includes(':')) throw invalidName(name);
     // Only names as long as the four looked for are lower-cased: most fields are none of them.
     const n = name.length;
     if (n === 4 || n === 10 || n === 14 || n === 17) {
@@ -790,20 +804,51 @@ class HeadFields {
       else if (lower === 'connection') this.connection = String(value);
       else if (lower === 'transfer-encoding') this.transferEncoding = String(value);
     }
-    this.lines += fieldLines(name, value);
+    if (Array.isArray(value)) {
+      for (const item of value) this.#lines += `${name}: ${item}\r\n`;
+      this.#count += value.length;
+    } else {
+      this.#lines += `${name}: ${value}\r\n`;
+      this.#count++;
+    }
   }
+
+  /** The lines, CRLF after each; throws naming the first bad field. */
+  checked(): string {
+    const lines = this.#lines;
+    if (FIELD_LINES.test(lines) && countLineBreaks(lines) === this.#count) return lines;
+    for (const line of lines.split('\r\n')) {
+      const colon = line.indexOf(': ');
+      if (line !== '' && (colon === -1 || !HTTP_TOKEN.test(line.slice(0, colon)))) throw invalidName(line);
+      if (line !== '' && !FIELD_LINES.test(`${line}\r\n`))
+        throw new PorticoError(
+          'INVALID_ARGUMENT',
+          `response header ${line.slice(0, colon)} holds a control character or a character beyond latin1`,
+        );
+    }
+    throw new PorticoError('INVALID_ARGUMENT', 'a response header value holds a line break');
+  }
+}
+
+/** Field lines as we write them: token, `: `, visible characters, SP, HTAB, obs-text; CRLF after each. */
+const FIELD_LINES = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+: [\t\x20-\x7e\x80-\xff]*\r\n)*$/;
+
+function countLineBreaks(text: string): number {
+  let count = 0;
+  for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) count++;
+  return count;
+}
+
+function invalidName(name: string): PorticoError {
+  return new PorticoError(
+    'INVALID_ARGUMENT',
+    `invalid response header name ${JSON.stringify(name.slice(0, 64))}`,
+  );
 }
 
 function emitFinish(res: H1Response): void {
   res.emit('finish');
   res.emit('close');
-}
-
-function fieldLines(name: string, value: OutgoingHttpHeader): string {
-  if (!Array.isArray(value)) return `${name}: ${value}\r\n`;
-  let lines = '';
-  for (const item of value) lines += `${name}: ${item}\r\n`;
-  return lines;
 }
 
 /** Field names and values headed downstream are checked before anything is written (CR/LF injection). */

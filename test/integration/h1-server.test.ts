@@ -192,4 +192,29 @@ describe("Portico's HTTP/1.1 server (plaintext listeners)", () => {
       await local.stop();
     }
   });
+
+  test('a header value or name that would split the response is refused before anything is written', async () => {
+    const attempts: Array<[string, string]> = [
+      ['x-a', 'one\r\nSet-Cookie: injected=1'],
+      ['x-a', 'one\nSet-Cookie: injected=1'],
+      ['x-b: c', 'd'],
+      ['x-e', 'caf\u20ac'],
+    ];
+    for (const [name, value] of attempts) {
+      const local = await startProxy({
+        upstreamPeer: () => new HttpPeer({ address: origin.address }),
+        responseFilter: (_session, response) => response.set(name, value),
+      });
+      try {
+        const response = await rawExchange(
+          local.port,
+          'GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+        );
+        assert.doesNotMatch(response, /injected|x-b|caf/i, JSON.stringify([name, value]));
+        assert.match(response, /^HTTP\/1\.1 50\d /, JSON.stringify([name, value]));
+      } finally {
+        await local.stop();
+      }
+    }
+  });
 });
