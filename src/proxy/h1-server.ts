@@ -606,8 +606,8 @@ export class H1Response extends Stream {
     } else {
       const head = this.#takeHead();
       ok = this.#chunked
-        ? this.#send(`${head ?? ''}${data.length.toString(16)}\r\n`, data, '\r\n')
-        : this.#send(head, data, undefined);
+        ? this.#send(head, `${data.length.toString(16)}\r\n`, data, '\r\n')
+        : this.#send(head, undefined, data, undefined);
     }
     // An empty write queues behind the data, so its callback runs once that was written.
     if (done !== undefined) this.socket.write(EMPTY, done);
@@ -631,11 +631,11 @@ export class H1Response extends Stream {
       const head = this.#takeHead();
       const body = this.#hasBody && data !== undefined && data.length > 0 ? data : undefined;
       if (this.#chunked) {
-        const last = `0\r\n${this.#trailerLines()}\r\n`;
-        if (body === undefined) this.socket.write(head === undefined ? last : head + last, 'latin1');
-        else this.#send(`${head ?? ''}${body.length.toString(16)}\r\n`, body, `\r\n${last}`);
+        const last = this.#lastChunk();
+        if (body === undefined) this.#send(head, undefined, EMPTY, last);
+        else this.#send(head, `${body.length.toString(16)}\r\n`, body, `\r\n${last}`);
       } else if (body !== undefined || head !== undefined) {
-        this.#send(head, body ?? EMPTY, undefined);
+        this.#send(head, undefined, body ?? EMPTY, undefined);
       }
     }
     this.writableFinished = true;
@@ -661,9 +661,9 @@ export class H1Response extends Stream {
   /** A 103 Early Hints response ahead of this one (HTTP/1.1 clients only). */
   writeEarlyHints(hints: Record<string, string | string[]>): void {
     if (this.#abandoned || this.#headersSent || this.req.httpVersionMinor !== 1) return;
-    const fields = new HeadFields();
+    const fields = new HeadFields('HTTP/1.1 103 Early Hints\r\n');
     for (const name of Object.keys(hints)) fields.add(name, hints[name]!);
-    this.socket.write(`HTTP/1.1 103 Early Hints\r\n${fields.checked()}\r\n`, 'latin1');
+    this.socket.write(fields.head(), 'latin1');
   }
 
   destroy(error?: Error): this {
@@ -691,20 +691,26 @@ export class H1Response extends Stream {
     return head;
   }
 
-  /** Head and body (and a chunked body's last line) in one write; a large body beside the head in a writev. */
-  #send(head: string | undefined, body: Buffer, tail: string | undefined): boolean {
+  /**
+   * Head, chunk-size line, body and tail (a chunk's CRLF, the last chunk) in one write, copied into
+   * one buffer; a large body goes beside them in one writev. Strings are written as they are, never
+   * concatenated first: a concatenation would be copied once more when written.
+   */
+  #send(head: string | undefined, size: string | undefined, body: Buffer, tail: string | undefined): boolean {
     const socket = this.socket;
-    if (head === undefined && tail === undefined) return socket.write(body);
+    if (head === undefined && size === undefined && tail === undefined) return socket.write(body);
     if (body.length <= COPY_WITH_HEAD_BYTES) {
-      const headBytes = head === undefined ? 0 : head.length;
-      const out = Buffer.allocUnsafe(headBytes + body.length + (tail === undefined ? 0 : tail.length));
-      if (head !== undefined) out.write(head, 0, 'latin1');
-      body.copy(out, headBytes);
-      if (tail !== undefined) out.write(tail, headBytes + body.length, 'latin1');
+      const before = (head?.length ?? 0) + (size?.length ?? 0);
+      const out = Buffer.allocUnsafe(before + body.length + (tail?.length ?? 0));
+      const at = head === undefined ? 0 : out.write(head, 0, 'latin1');
+      if (size !== undefined) out.write(size, at, 'latin1');
+      body.copy(out, before);
+      if (tail !== undefined) out.write(tail, before + body.length, 'latin1');
       return socket.write(out);
     }
     socket.cork();
     if (head !== undefined) socket.write(head, 'latin1');
+    if (size !== undefined) socket.write(size, 'latin1');
     let ok = socket.write(body);
     if (tail !== undefined) ok = socket.write(tail, 'latin1');
     socket.uncork();
@@ -721,7 +727,8 @@ export class H1Response extends Stream {
   ): string {
     const status = this.statusCode;
     if (status < 200 || status === 204 || status === 304) this.#hasBody = false;
-    const fields = new HeadFields();
+    const reason = this.statusMessage ?? STATUS_CODES[status] ?? 'Unknown';
+    const fields = new HeadFields(`HTTP/1.1 ${status} ${reason}\r\n`);
     const set = this.#fields;
     if (Array.isArray(given)) {
       const flat = given as string[];
@@ -736,64 +743,69 @@ export class H1Response extends Stream {
     } else if (set !== undefined) {
       for (const [name, value] of set.values()) fields.add(name, value);
     }
-    let lines = fields.checked();
-    if (this.sendDate && !fields.hasDate) lines += `Date: ${httpDate()}\r\n`;
     const connection = fields.connection;
     if (connection !== undefined && listHasToken(connection, 'close')) this.shouldKeepAlive = false;
-    if (this.#hasBody && !fields.hasLength) lines += this.#framing(fields.transferEncoding, endLength);
+    if (this.sendDate && !fields.hasDate) fields.add('Date', httpDate());
+    if (this.#hasBody && !fields.hasLength) this.#frame(fields, endLength);
     if (connection === undefined) {
-      if (!this.shouldKeepAlive) lines += 'Connection: close\r\n';
-      else if (this.req.httpVersionMinor === 0) lines += 'Connection: keep-alive\r\n';
+      if (!this.shouldKeepAlive) fields.add('Connection', 'close');
+      else if (this.req.httpVersionMinor === 0) fields.add('Connection', 'keep-alive');
     }
-    const reason = this.statusMessage ?? STATUS_CODES[status] ?? 'Unknown';
+    const head = fields.head();
     // Only now: a head that failed its checks was not sent, and an error response can still be.
     this.#headersSent = true;
-    return `HTTP/1.1 ${status} ${reason}\r\n${lines}\r\n`;
+    return head;
   }
 
-  /** For a body without Content-Length: the field lines that frame it, if any. */
-  #framing(transferEncoding: string | undefined, endLength: number | undefined): string {
+  /** For a body without Content-Length: the fields that frame it, if any. */
+  #frame(fields: HeadFields, endLength: number | undefined): void {
+    const transferEncoding = fields.transferEncoding;
     if (transferEncoding !== undefined) {
       this.#chunked = lastCodingIsChunked(transferEncoding);
       if (!this.#chunked) this.shouldKeepAlive = false;
-      return '';
-    }
-    if (endLength !== undefined) return `Content-Length: ${endLength}\r\n`;
-    if (this.req.httpVersionMinor === 1) {
+    } else if (endLength !== undefined) {
+      fields.add('Content-Length', endLength);
+    } else if (this.req.httpVersionMinor === 1) {
       this.#chunked = true;
-      return 'Transfer-Encoding: chunked\r\n';
+      fields.add('Transfer-Encoding', 'chunked');
+    } else {
+      this.shouldKeepAlive = false;
     }
-    this.shouldKeepAlive = false;
-    return '';
   }
 
-  #trailerLines(): string {
-    const trailers = this.#trailers;
-    if (trailers === undefined) return '';
-    const fields = new HeadFields();
+  /** The last chunk of a chunked body: a zero size, any trailers, the blank line. */
+  #lastChunk(): string {
+    const fields = new HeadFields('0\r\n');
+    const trailers = this.#trailers ?? {};
     for (const name of Object.keys(trailers)) {
       const value = trailers[name];
       if (value !== undefined) fields.add(name, value);
     }
-    return fields.checked();
+    return fields.head();
   }
 }
 
 /**
- * A response head's field lines, and what deciding its framing needs to know about them. The lines are
- * checked as a whole when taken (`checked`): one regex pass instead of two per field, and a count of
- * line breaks, so a value smuggling in a CRLF and a field of its own cannot pass.
+ * A response head (or a trailer section) being built: a start line, field lines, the blank line, and
+ * what deciding the framing needs to know about the fields. The parts are joined once and the result
+ * checked as a whole (`head`): one regex pass instead of two per field, and a count of line breaks, so
+ * a value smuggling in a CRLF and a field of its own cannot pass.
  */
 class HeadFields {
-  #lines = '';
-  #count = 0;
+  readonly #parts: string[];
+  #lineBreaks = 2;
   hasLength = false;
   hasDate = false;
   connection: string | undefined;
   transferEncoding: string | undefined;
 
+  /** `startLine` ends in CRLF: a status line, or a last chunk's `0` line. */
+  constructor(startLine: string) {
+    this.#parts = [startLine];
+  }
+
   add(name: string, value: OutgoingHttpHeader): void {
-    // The block check sees `name: value`; a colon inside the name would read as part of the value.
+    // The head check sees `name: value`; a colon inside the name would read as part of the value.
     if (name.includes(':')) throw invalidName(name);
     // Only names as long as the four looked for are lower-cased: most fields are none of them.
     const n = name.length;
@@ -804,23 +816,26 @@ class HeadFields {
       else if (lower === 'connection') this.connection = String(value);
       else if (lower === 'transfer-encoding') this.transferEncoding = String(value);
     }
+    const parts = this.#parts;
     if (Array.isArray(value)) {
-      for (const item of value) this.#lines += `${name}: ${item}\r\n`;
-      this.#count += value.length;
+      for (const item of value) parts.push(name, ': ', item, '\r\n');
+      this.#lineBreaks += value.length;
     } else {
-      this.#lines += `${name}: ${value}\r\n`;
-      this.#count++;
+      parts.push(name, ': ', value as string, '\r\n');
+      this.#lineBreaks++;
     }
   }
 
-  /** The lines, CRLF after each; throws naming the first bad field. */
-  checked(): string {
-    const lines = this.#lines;
-    if (FIELD_LINES.test(lines) && countLineBreaks(lines) === this.#count) return lines;
-    for (const line of lines.split('\r\n')) {
+  /** Start line, fields and the blank line as one string; throws naming the first bad field. */
+  head(): string {
+    this.#parts.push('\r\n');
+    const head = this.#parts.join('');
+    if (HEAD.test(head) && countLineBreaks(head) === this.#lineBreaks) return head;
+    const lines = head.split('\r\n').slice(1, -2);
+    for (const line of lines) {
       const colon = line.indexOf(': ');
-      if (line !== '' && (colon === -1 || !HTTP_TOKEN.test(line.slice(0, colon)))) throw invalidName(line);
-      if (line !== '' && !FIELD_LINES.test(`${line}\r\n`))
+      if (colon === -1 || !HTTP_TOKEN.test(line.slice(0, colon))) throw invalidName(line);
+      if (!HEAD.test(`\r\n${line}\r\n\r\n`))
         throw new PorticoError(
           'INVALID_ARGUMENT',
           `response header ${line.slice(0, colon)} holds a control character or a character beyond latin1`,
@@ -830,8 +845,12 @@ class HeadFields {
   }
 }
 
-/** Field lines as we write them: token, `: `, visible characters, SP, HTAB, obs-text; CRLF after each. */
-const FIELD_LINES = /^(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+: [\t\x20-\x7e\x80-\xff]*\r\n)*$/;
+/**
+ * A head as we write it: a start line of visible characters (status line or chunk size), then fields
+ * of token, `: `, visible characters, SP, HTAB or obs-text, CRLF after each, and the blank line.
+ */
+const HEAD =
+  /^[\t\x20-\x7e\x80-\xff]*\r\n(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+: [\t\x20-\x7e\x80-\xff]*\r\n)*\r\n$/;
 
 function countLineBreaks(text: string): number {
   let count = 0;

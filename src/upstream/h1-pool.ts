@@ -449,7 +449,8 @@ function requestHead(options: H1DispatchOptions, hasBody: boolean, peer: HttpPee
   if (!HTTP_TOKEN.test(method)) throw invalid(`method ${JSON.stringify(method)} is not a token`);
   if (path === '' || UNSAFE_TARGET.test(path))
     throw invalid(`request target ${JSON.stringify(path)} is invalid`);
-  let head = `${method} ${path} HTTP/1.1\r\n`;
+  // Parts joined once: concatenating field by field makes a string per step, then a copy to write it.
+  const parts = [method, ' ', path, ' HTTP/1.1\r\n'];
   let host = false;
   let length = false;
   for (let i = 0; i < headers.length; i += 2) {
@@ -459,11 +460,12 @@ function requestHead(options: H1DispatchOptions, hasBody: boolean, peer: HttpPee
     if (UNSAFE_VALUE.test(value)) throw invalid(`header ${name} holds CR, LF or NUL`);
     if (name.length === 4 && name.toLowerCase() === 'host') host = true;
     else if (name.length === 14 && name.toLowerCase() === 'content-length') length = true;
-    head += `${name}: ${value}\r\n`;
+    parts.push(name, ': ', value, '\r\n');
   }
-  if (!host) head += `host: ${peer.origin.slice(peer.origin.indexOf('//') + 2)}\r\n`;
-  if (hasBody && !length) head += 'transfer-encoding: chunked\r\n';
-  return `${head}\r\n`;
+  if (!host) parts.push('host: ', peer.origin.slice(peer.origin.indexOf('//') + 2), '\r\n');
+  if (hasBody && !length) parts.push('transfer-encoding: chunked\r\n');
+  parts.push('\r\n');
+  return parts.join('');
 }
 
 function invalid(message: string): PorticoError {
