@@ -17,6 +17,7 @@
  * timeout, pool closed) gets only `onResponseError`.
  */
 import type { Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { Dispatcher } from 'undici';
@@ -80,7 +81,12 @@ export class H1Pool {
       );
       return false;
     }
-    const idle = this.#idle.pop();
+    let idle = this.#idle.pop();
+    // Idle past its timeout: the upstream may be closing it; its close is on the way or not needed.
+    while (idle?.stale(performance.now()) === true) {
+      idle.destroy();
+      idle = this.#idle.pop();
+    }
     if (idle !== undefined) idle.send(exchange);
     else if (this.#open < this.peer.maxConnections) this.#connect(exchange);
     else this.#queue.push(exchange);
@@ -107,6 +113,7 @@ export class H1Pool {
     if (this.#closed) return connection.destroy();
     this.#idle.push(connection);
     connection.idle();
+    watchIdle(this);
   }
 
   /** A connection closed (whatever its state). */
@@ -122,6 +129,13 @@ export class H1Pool {
 
   connected(): void {
     this.#onConnect?.();
+  }
+
+  /** Closes connections idle past their timeout (the oldest are first); true while some stay idle. */
+  closeStale(now: number): boolean {
+    const idle = this.#idle;
+    while (idle.length > 0 && idle[0]!.stale(now)) idle.shift()!.destroy();
+    return idle.length > 0;
   }
 
   #connect(first: Exchange): void {
@@ -223,6 +237,8 @@ class H1Connection implements ResponseSink {
   /** The first socket error; the 'close' that follows reports it. */
   #error: Error | undefined;
   #idleMs: number;
+  /** `performance.now()` when it last became idle. */
+  #idleSince = 0;
 
   constructor(pool: H1Pool, first: Exchange) {
     this.#pool = pool;
@@ -247,7 +263,9 @@ class H1Connection implements ResponseSink {
     exchange.connection = this;
     const options = exchange.options;
     this.#parser.reset(options.method === 'HEAD');
-    this.#socket.setTimeout(this.#pool.peer.timeouts.read);
+    // The socket's inactivity timer is the read timeout, armed once: node makes a new timer per call.
+    const read = this.#pool.peer.timeouts.read;
+    if (this.#socket.timeout !== read) this.#socket.setTimeout(read);
     exchange.handler.onRequestStart?.(exchange, NO_CONTEXT);
     if (exchange.done || this.#exchange !== exchange) return;
     const body = options.body ?? null;
@@ -267,9 +285,17 @@ class H1Connection implements ResponseSink {
   }
 
   /** In the pool, waiting: closes itself after the idle timeout (or the upstream's shorter keep-alive). */
+  /**
+   * Waiting for the next request. The idle timeout is a timestamp, checked when the connection is
+   * taken again and by the idle sweep, not a timer re-armed twice per request.
+   */
   idle(): void {
     this.#state = 'idle';
-    this.#socket.setTimeout(this.#idleMs);
+    this.#idleSince = performance.now();
+  }
+
+  stale(now: number): boolean {
+    return now - this.#idleSince >= this.#idleMs;
   }
 
   pause(): void {
@@ -470,4 +496,24 @@ function requestHead(options: H1DispatchOptions, hasBody: boolean, peer: HttpPee
 
 function invalid(message: string): PorticoError {
   return new PorticoError('INVALID_ARGUMENT', `upstream request: ${message}`, { source: 'internal' });
+}
+
+/** Pools holding idle connections; one sweep closes those idle past their timeout, for all pools. */
+const poolsWithIdle = new Set<H1Pool>();
+let idleSweep: NodeJS.Timeout | undefined;
+/** How often idle connections are checked; taking one checks it exactly. */
+const IDLE_SWEEP_MS = 500;
+
+function watchIdle(pool: H1Pool): void {
+  poolsWithIdle.add(pool);
+  idleSweep ??= setInterval(sweepIdle, IDLE_SWEEP_MS).unref();
+}
+
+function sweepIdle(): void {
+  const now = performance.now();
+  for (const pool of poolsWithIdle) if (!pool.closeStale(now)) poolsWithIdle.delete(pool);
+  if (poolsWithIdle.size === 0) {
+    clearInterval(idleSweep);
+    idleSweep = undefined;
+  }
 }

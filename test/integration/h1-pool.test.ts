@@ -19,6 +19,8 @@ interface RawUpstream {
   connections: number;
   /** Request heads received, in order. */
   requests: string[];
+  /** Connections open now. */
+  open(): number;
   close(): Promise<void>;
 }
 
@@ -27,7 +29,13 @@ type Respond = (head: string, socket: Socket, index: number) => void;
 
 async function rawUpstream(respond: Respond): Promise<RawUpstream> {
   const sockets = new Set<Socket>();
-  const upstream: RawUpstream = { address: '', connections: 0, requests: [], close: async () => {} };
+  const upstream: RawUpstream = {
+    address: '',
+    connections: 0,
+    requests: [],
+    open: () => sockets.size,
+    close: async () => {},
+  };
   const server: NetServer = createServer((socket) => {
     upstream.connections++;
     sockets.add(socket);
@@ -136,6 +144,21 @@ describe('HTTP/1.1 upstream client', () => {
         assert.equal(upstream.connections, 2);
       },
       { timeouts: { idle: 60_000 } },
+    ));
+
+  test('a connection idle past timeouts.idle is closed, not only left unused', () =>
+    exchange(
+      (_head, socket) => socket.write(ok('x')),
+      async (proxy, upstream) => {
+        await get(proxy.url);
+        assert.equal(upstream.open(), 1);
+        // idle 300 ms, checked by a sweep every 500 ms: closed well within 1.5 s.
+        await new Promise((resolve) => setTimeout(resolve, 1_500));
+        assert.equal(upstream.open(), 0);
+        await get(proxy.url);
+        assert.equal(upstream.connections, 2);
+      },
+      { timeouts: { idle: 300 } },
     ));
 
   test('the keep-alive race: a reused connection closed by the upstream is retried on a new one', () =>
