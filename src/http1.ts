@@ -49,7 +49,7 @@ export abstract class MessageParser {
   protected abstract error(message: string, tooLarge?: boolean): Error;
 
   /** Prepares for the next message. */
-  protected restart(): void {
+  restart(): void {
     this.#state = 'head';
     this.#pending = undefined;
     this.started = false;

@@ -1,14 +1,14 @@
 /**
- * Portico's HTTP/1.1 server for plaintext listeners: a `net.Server` that parses requests with the
- * framing shared with the upstream client (`src/http1.ts`) and emits node:http's events — `request`
- * (req, res), `upgrade` (req, socket, head), `clientError` (error, socket) — so the service and the
- * upgrade proxy serve it as they serve node's.
+ * Portico's HTTP/1.1 server: a `net.Server` that parses requests with the framing shared with the
+ * upstream client (`src/http1.ts`) and emits node:http's events — `request` (req, res), `upgrade`
+ * (req, socket, head), `clientError` (error, socket) — so the service and the upgrade proxy serve it
+ * as they served node's.
  *
  * Why not node:http: on the benchmark machine a node:http hello-world does ~42k req/s on one core and a
  * plain socket answering the same bytes ~85k; node's request and response objects (a Readable per
  * request whose end takes three ticks, header maps validated twice, per-request timers) are most of
- * what a cache hit costs, and half of a proxied request's own work. TLS listeners keep node's
- * HTTP/2 server (`allowHTTP1`), which owns the TLS socket's HTTP/1.1 handling.
+ * what a cache hit costs, and half of a proxied request's own work. It listens on plaintext ports, and
+ * TLS listeners (node's HTTP/2 server) hand it every connection that did not negotiate h2.
  *
  * One request at a time per connection: bytes of a pipelined request wait until the response before it
  * has ended, and a connection with a write backlog reads no further request until it drains (as node
@@ -64,9 +64,8 @@ interface RequestHead {
 }
 
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP\/1\.([01])$/;
-const VALUE_CTL = /[\x00-\x08\x0a-\x1f\x7f]/;
-/** RFC 9112 §4: HTAB, SP, visible characters, obs-text. */
-const REASON_PHRASE = /^[\t\x20-\x7e\x80-\xff]*$/;
+/** HTAB, SP, visible characters, obs-text: what a reason phrase (RFC 9112 §4) and a field value may hold. */
+const FIELD_TEXT = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** Repeats node drops (the first wins), as `IncomingMessage.headers` does. */
 const SINGLE_VALUED = new Set([
   'content-length',
@@ -140,10 +139,6 @@ class RequestParser extends MessageParser {
   constructor(connection: H1Connection, maxHeaderBytes: number) {
     super(maxHeaderBytes);
     this.#connection = connection;
-  }
-
-  next(): void {
-    this.restart();
   }
 
   protected onHead(text: string): void {
@@ -298,7 +293,7 @@ class H1Connection {
       setTimeout(destroySocket, LINGER_MS, this.socket).unref();
       return;
     }
-    this.#parser.next();
+    this.#parser.restart();
     if (this.#backlog === undefined) {
       if (this.socket.isPaused()) this.socket.resume();
       return;
@@ -390,15 +385,8 @@ class H1Connection {
 
   /** A malformed or too slow request: answered by `clientError` (or closed), and the connection ends. */
   #reject(error: PorticoError): void {
-    const res = this.#response;
-    const req = this.#request;
-    // Forgotten first: whatever the aborts below make the handler do with them is no longer ours to follow.
-    this.#response = undefined;
-    this.#request = undefined;
     this.#stop();
-    const answering = res?.headersSent === true;
-    res?.abandon();
-    if (req !== undefined && !req.complete) req.abort(error);
+    const answering = this.#abandonExchange(error);
     if (answering) this.socket.destroy();
     else if (this.server.listenerCount('clientError') > 0)
       this.server.emit('clientError', error, this.socket);
@@ -416,16 +404,26 @@ class H1Connection {
 
   readonly #onClose = (): void => {
     this.server.forget(this);
-    const req = this.#request;
-    if (req !== undefined && !req.complete)
-      req.abort(
-        new PorticoError('DOWNSTREAM_CLOSED', 'client closed the connection', { source: 'downstream' }),
-      );
-    const res = this.#response;
-    this.#request = undefined;
-    this.#response = undefined;
-    res?.abandon();
+    this.#abandonExchange(
+      new PorticoError('DOWNSTREAM_CLOSED', 'client closed the connection', { source: 'downstream' }),
+    );
   };
+
+  /**
+   * Ends the exchange in flight, if any: its response writes nothing more (its listeners hear 'close'),
+   * and a body still arriving fails with `error`. Returns whether the response had begun.
+   */
+  #abandonExchange(error: PorticoError): boolean {
+    const res = this.#response;
+    const req = this.#request;
+    // Forgotten first: whatever the aborts make the handler do with them is no longer ours to follow.
+    this.#response = undefined;
+    this.#request = undefined;
+    const answering = res?.headersSent === true;
+    res?.abandon();
+    if (req !== undefined && !req.complete) req.abort(error);
+    return answering;
+  }
 }
 
 function ignore(): void {}
@@ -578,7 +576,7 @@ export class H1Response extends Stream {
     if (!Number.isInteger(statusCode) || statusCode < 100 || statusCode > 999)
       throw new PorticoError('INVALID_ARGUMENT', `invalid status code ${statusCode}`);
     if (typeof reasonOrHeaders === 'string') {
-      if (!REASON_PHRASE.test(reasonOrHeaders))
+      if (!FIELD_TEXT.test(reasonOrHeaders))
         throw new PorticoError(
           'INVALID_ARGUMENT',
           `invalid reason phrase ${JSON.stringify(reasonOrHeaders)}`,
@@ -835,11 +833,7 @@ class HeadFields {
     for (const line of lines) {
       const colon = line.indexOf(': ');
       if (colon === -1 || !HTTP_TOKEN.test(line.slice(0, colon))) throw invalidName(line);
-      if (!HEAD.test(`\r\n${line}\r\n\r\n`))
-        throw new PorticoError(
-          'INVALID_ARGUMENT',
-          `response header ${line.slice(0, colon)} holds a control character or a character beyond latin1`,
-        );
+      if (!FIELD_TEXT.test(line.slice(colon + 2))) throw invalidValue(line.slice(0, colon));
     }
     throw new PorticoError('INVALID_ARGUMENT', 'a response header value holds a line break');
   }
@@ -872,18 +866,17 @@ function emitFinish(res: H1Response): void {
 
 /** Field names and values headed downstream are checked before anything is written (CR/LF injection). */
 function checkField(name: string, value: OutgoingHttpHeader | readonly string[]): void {
-  if (!HTTP_TOKEN.test(name))
-    throw new PorticoError('INVALID_ARGUMENT', `invalid response header name ${JSON.stringify(name)}`);
-  if (Array.isArray(value)) {
-    for (const item of value) checkValue(name, String(item));
-  } else {
-    checkValue(name, String(value));
+  if (!HTTP_TOKEN.test(name)) throw invalidName(name);
+  for (const item of Array.isArray(value) ? value : [value]) {
+    if (!FIELD_TEXT.test(String(item))) throw invalidValue(name);
   }
 }
 
-function checkValue(name: string, value: string): void {
-  if (VALUE_CTL.test(value))
-    throw new PorticoError('INVALID_ARGUMENT', `response header ${name} holds a control character`);
+function invalidValue(name: string): PorticoError {
+  return new PorticoError(
+    'INVALID_ARGUMENT',
+    `response header ${name} holds a control character or a character beyond latin1`,
+  );
 }
 
 function headersSentError(name: string): PorticoError {

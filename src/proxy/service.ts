@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { Server as NetServer, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
-import { InvalidArgumentError } from '../errors.ts';
+import { InvalidArgumentError, type PorticoError } from '../errors.ts';
 import type { Logger, ProxyMetrics } from '../observability/index.ts';
 import { parseListenAddress } from '../server/listen.ts';
 import type { ListeningService, ServiceContext } from '../server/service.ts';
@@ -250,7 +250,7 @@ export class HttpProxyService<CTX> implements ListeningService {
       },
       handle,
     );
-    server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) =>
+    server.on('clientError', (error: PorticoError, socket: Duplex) =>
       rejectMalformed(error, socket, context.logger),
     );
     serveUpgrades(server, handle);
@@ -300,7 +300,7 @@ export class HttpProxyService<CTX> implements ListeningService {
   }
 
   /**
-   * HTTP/2 prior knowledge next to HTTP/1.1 on one plaintext port: node:http keeps its own connection
+   * HTTP/2 prior knowledge next to HTTP/1.1 on one plaintext port: H1Server keeps its own connection
    * handling (and its header/request timeouts); a connection whose first bytes are the HTTP/2 preface
    * goes to an HTTP/2 server that never listens itself.
    */
@@ -373,20 +373,14 @@ function localResponse(res: DownstreamResponse, status: number, reason: string):
   res.writeHead(status, { 'content-type': 'text/plain', 'content-length': body.length }).end(body);
 }
 
-/** The parser rejected the request (smuggling shapes, bad syntax, oversized headers, slow headers). */
-function rejectMalformed(error: NodeJS.ErrnoException, socket: Duplex, logger: Logger): void {
+/** H1Server rejected the request (smuggling shapes, bad syntax, oversized headers, slow headers). */
+function rejectMalformed(error: PorticoError, socket: Duplex, logger: Logger): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  // node's codes on TLS listeners, H1Server's PorticoError codes on plaintext ones.
   const code = error.code;
-  const status =
-    code === 'HPE_HEADER_OVERFLOW' || code === 'REQUEST_TOO_LARGE'
-      ? 431
-      : code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'DOWNSTREAM_TIMEOUT'
-        ? 408
-        : 400;
+  const status = code === 'REQUEST_TOO_LARGE' ? 431 : code === 'DOWNSTREAM_TIMEOUT' ? 408 : 400;
   const reason =
     status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request';
   const body = `${status} ${reason}\n`;

@@ -8,8 +8,10 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { PorticoError, toPorticoError } from '../errors.ts';
+import { listHasToken } from '../http1.ts';
 import { HttpPeer, connectPeer } from '../upstream/index.ts';
 import { attemptTimeoutMs, type ProxyEngine } from './engine.ts';
+import type { H1Server } from './h1-server.ts';
 import { ResponseHeader, stripResponseHopByHop } from './headers.ts';
 import type { UpstreamRequest } from './proxy-http.ts';
 import { Session, type DownstreamRequest, type DownstreamResponse } from './session.ts';
@@ -19,19 +21,16 @@ const { request: httpRequest, ServerResponse: NodeServerResponse } = process.get
 
 type RequestListener = (req: DownstreamRequest, res: DownstreamResponse) => void;
 
-/** `h2c` among the Upgrade header's comma-separated, case-insensitive protocols. */
-const H2C_TOKEN = /(?:^|,)\s*h2c\s*(?:,|$)/i;
-
 /**
  * Which upgrade requests become tunnels. Not `h2c`: that would make this hop HTTP/2, and a server may
  * ignore an upgrade (RFC 9110 §7.8), so it is served as plain HTTP/1.1. Not a request with a body:
- * node hands an upgrade's body over as raw bytes after the head, which a tunnel could forward only
- * after the upstream had already answered; as plain HTTP/1.1, node reads the body as usual.
+ * the server hands an upgrade's body over as raw bytes after the head, which a tunnel could forward
+ * only after the upstream had already answered; as plain HTTP/1.1, the body is read as usual.
  */
 export function acceptsUpgrade(req: DownstreamRequest): boolean {
   const headers = req.headers;
   return (
-    !H2C_TOKEN.test(headers.upgrade ?? '') &&
+    !listHasToken(headers.upgrade, 'h2c') &&
     headers['transfer-encoding'] === undefined &&
     (headers['content-length'] ?? '0') === '0'
   );
@@ -42,11 +41,8 @@ export function acceptsUpgrade(req: DownstreamRequest): boolean {
  * response object; one is made here, and the request goes through `handle` — the same listener, guards
  * included, as every other request — to reach {@link UpgradeProxy.handle}.
  */
-export function serveUpgrades(server: NodeJS.EventEmitter, handle: RequestListener): void {
-  // node reads this property for each request of every HTTP/1.1 connection, those an allowHTTP1 HTTP/2
-  // server hands to HTTP/1.1 included; that server's constructor does not copy the option, so set it here.
-  (server as { shouldUpgradeCallback?: (req: DownstreamRequest) => boolean }).shouldUpgradeCallback =
-    acceptsUpgrade;
+export function serveUpgrades(server: H1Server, handle: RequestListener): void {
+  server.shouldUpgradeCallback = acceptsUpgrade;
   server.on('upgrade', (req: DownstreamRequest, socket: Socket, head: Buffer) =>
     handle(req, new UpgradeResponse(req, socket, head)),
   );
