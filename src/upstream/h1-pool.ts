@@ -111,9 +111,9 @@ export class H1Pool {
     const next = this.#closed ? undefined : this.#next();
     if (next !== undefined) return connection.send(next);
     if (this.#closed) return connection.destroy();
-    this.#idle.push(connection);
     connection.idle();
-    watchIdle(this);
+    // A pool stays watched while it holds idle connections, so joining is needed only from none.
+    if (this.#idle.push(connection) === 1) watchIdle(this);
   }
 
   /** A connection closed (whatever its state). */
@@ -284,7 +284,6 @@ class H1Connection implements ResponseSink {
     else this.#sendBody(head, body, head.includes('\r\ntransfer-encoding: chunked\r\n'));
   }
 
-  /** In the pool, waiting: closes itself after the idle timeout (or the upstream's shorter keep-alive). */
   /**
    * Waiting for the next request. The idle timeout is a timestamp, checked when the connection is
    * taken again and by the idle sweep, not a timer re-armed twice per request.

@@ -6,12 +6,11 @@
  *
  *   npm run bench:alloc -- [--duration 6] [--top 15]
  */
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ORIGIN_PORT, requireTool, startOrigin, stop, waitForPort, wrk } from './run.ts';
+import { ORIGIN_PORT, pinned, requireTool, startOrigin, stop, waitForPort, wrk } from './run.ts';
 
 const { values: args } = parseArgs({
   strict: false,
@@ -51,26 +50,16 @@ async function main(): Promise<void> {
   requireTool('wrk');
   const profilePath = join(mkdtempSync(join(tmpdir(), 'portico-alloc-')), 'heap.json');
   const origin = startOrigin();
-  const proxy = spawn(
-    'taskset',
-    [
-      '-c',
-      '0',
-      process.execPath,
-      '--import',
-      join(here, 'heap-sampling.mjs'),
-      join(here, 'portico-fixed.mjs'),
-    ],
+  const proxy = pinned(
+    0,
+    process.execPath,
+    ['--import', join(here, 'heap-sampling.mjs'), join(here, 'portico-fixed.mjs')],
     {
-      env: {
-        ...process.env,
-        UPSTREAM: `127.0.0.1:${ORIGIN_PORT}`,
-        LISTEN: `127.0.0.1:${PORT}`,
-        ADMIN: `127.0.0.1:${PORT + 1}`,
-        WORKERS: '0',
-        HEAP_PROFILE: profilePath,
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
+      UPSTREAM: `127.0.0.1:${ORIGIN_PORT}`,
+      LISTEN: `127.0.0.1:${PORT}`,
+      ADMIN: `127.0.0.1:${PORT + 1}`,
+      WORKERS: '0',
+      HEAP_PROFILE: profilePath,
     },
   );
   try {
