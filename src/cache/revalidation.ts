@@ -2,7 +2,7 @@
  * Conditional revalidation (RFC 9111 §4.3): the validators to send, and how a 304 refreshes the
  * stored response without its body being sent again.
  */
-import { HOP_BY_HOP_HEADERS } from '../http.ts';
+import { connectionTokens, HOP_BY_HOP_HEADERS } from '../http.ts';
 import { parseHttpDate } from './cache-control.ts';
 import { firstHeaderValue, headerValue, type HeaderMap } from './types.ts';
 
@@ -18,20 +18,13 @@ const NOT_UPDATED_BY_304: ReadonlySet<string> = new Set([
 
 /** A copy of `headers` without hop-by-hop fields, including those listed in `Connection`. */
 export function stripHopByHop(headers: HeaderMap): HeaderMap {
-  const listed = connectionListed(headers);
+  const listed = connectionTokens(headers.connection);
   const out: HeaderMap = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP_HEADERS.has(name) || listed.has(name)) continue;
+    if (value === undefined || HOP_BY_HOP_HEADERS.has(name) || listed?.has(name) === true) continue;
     out[name] = value;
   }
   return out;
-}
-
-function connectionListed(headers: HeaderMap): Set<string> {
-  const raw = headers.connection;
-  if (raw === undefined) return new Set();
-  const lines = Array.isArray(raw) ? raw : [raw];
-  return new Set(lines.flatMap((line) => line.split(',')).map((n) => n.trim().toLowerCase()));
 }
 
 /**

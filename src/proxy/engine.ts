@@ -13,7 +13,7 @@ import type {
 import { IDEMPOTENT_METHODS, splitPathAndQuery } from '../http.ts';
 import { PorticoError, toPorticoError, InvalidArgumentError } from '../errors.ts';
 import { HttpPeer, type PeerPools } from '../upstream/index.ts';
-import { forwardRequestHeaders, type HeaderList, ResponseHeader, stripResponseHopByHop } from './headers.ts';
+import { forwardRequestHeaders, type HeaderList, ResponseHeader } from './headers.ts';
 import { respondError } from './grpc.ts';
 import type { CacheSettings, ProxyHttp, ResponseCacheDecision, UpstreamRequest } from './proxy-http.ts';
 import { Session, type DownstreamRequest, type DownstreamResponse } from './session.ts';
@@ -262,7 +262,6 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     const session = this.session;
     this.#responseStarted = true;
     session.upstreamHeadersAt = performance.now();
-    stripResponseHopByHop(headers);
     const response = new ResponseHeader(statusCode, headers);
     const flow = this.cacheFlow;
     try {
@@ -864,7 +863,6 @@ class BackgroundFill implements Dispatcher.DispatchHandler {
     const cache = flow.cache;
     const call = this.#call;
     this.#responseTime = cache.now();
-    stripResponseHopByHop(headers);
     const response = new ResponseHeader(statusCode, headers);
     const { proxy } = call.engine;
     try {

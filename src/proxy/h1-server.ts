@@ -28,8 +28,10 @@ import {
   CHUNKED,
   contentLength,
   EMPTY_FIELDS,
+  FIELD_TEXT,
   type Fields,
   type Framing,
+  isWellFormedHead,
   lastCodingIsChunked,
   listHasToken,
   MessageParser,
@@ -64,8 +66,6 @@ interface RequestHead {
 }
 
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP\/1\.([01])$/;
-/** HTAB, SP, visible characters, obs-text: what a reason phrase (RFC 9112 §4) and a field value may hold. */
-const FIELD_TEXT = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** Repeats node drops (the first wins), as `IncomingMessage.headers` does. */
 const SINGLE_VALUED = new Set([
   'content-length',
@@ -828,7 +828,7 @@ class HeadFields {
   head(): string {
     this.#parts.push('\r\n');
     const head = this.#parts.join('');
-    if (HEAD.test(head) && countLineBreaks(head) === this.#lineBreaks) return head;
+    if (isWellFormedHead(head, this.#lineBreaks)) return head;
     const lines = head.split('\r\n').slice(1, -2);
     for (const line of lines) {
       const colon = line.indexOf(': ');
@@ -837,19 +837,6 @@ class HeadFields {
     }
     throw new PorticoError('INVALID_ARGUMENT', 'a response header value holds a line break');
   }
-}
-
-/**
- * A head as we write it: a start line of visible characters (status line or chunk size), then fields
- * of token, `: `, visible characters, SP, HTAB or obs-text, CRLF after each, and the blank line.
- */
-const HEAD =
-  /^[\t\x20-\x7e\x80-\xff]*\r\n(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+: [\t\x20-\x7e\x80-\xff]*\r\n)*\r\n$/;
-
-function countLineBreaks(text: string): number {
-  let count = 0;
-  for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) count++;
-  return count;
 }
 
 function invalidName(name: string): PorticoError {

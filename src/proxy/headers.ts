@@ -3,7 +3,7 @@
  * shape node:http receives and undici sends, so forwarding a request builds no intermediate object.
  */
 
-import { HOP_BY_HOP_HEADERS } from '../http.ts';
+import { connectionTokens, HOP_BY_HOP_HEADERS } from '../http.ts';
 
 /** Case-insensitive, order-preserving, multi-valued header list over a flat name/value array. */
 export class HeaderList {
@@ -94,17 +94,6 @@ export class ResponseHeader {
   }
 }
 
-/** Names listed in a Connection header, which are hop-by-hop for this message only. */
-function connectionTokens(value: string | undefined): Set<string> | undefined {
-  if (value === undefined || value === 'keep-alive' || value === 'close') return undefined;
-  const tokens = new Set<string>();
-  for (const token of value.split(',')) {
-    const t = token.trim().toLowerCase();
-    if (t !== '' && t !== 'close' && t !== 'keep-alive') tokens.add(t);
-  }
-  return tokens.size === 0 ? undefined : tokens;
-}
-
 /** A `TE` value that accepts trailers, e.g. `trailers` or `gzip, trailers`. */
 const TE_TRAILERS = /(?:^|,)\s*trailers\s*(?:[,;]|$)/i;
 
@@ -191,15 +180,4 @@ export function forwardRequestHeaders(rawHeaders: string[], info: ForwardingInfo
 
 function forwardTeTrailers(out: string[], te: string): void {
   if (te !== '' && TE_TRAILERS.test(te)) out.push('te', 'trailers');
-}
-
-/** Removes hop-by-hop headers, and those named by Connection, from an upstream response in place. */
-export function stripResponseHopByHop(headers: Record<string, string | string[]>): void {
-  const connection = headers.connection;
-  const listed = connectionTokens(Array.isArray(connection) ? connection.join(',') : connection);
-  // Walk the few headers present rather than deleting every hop-by-hop name: `delete` of an absent key
-  // still costs, and this runs once per response.
-  for (const name in headers) {
-    if (HOP_BY_HOP_HEADERS.has(name) || listed?.has(name) === true) delete headers[name];
-  }
 }

@@ -10,7 +10,8 @@ export type {
   ResponseCacheDecision,
 } from './proxy-http.ts';
 export { Session } from './session.ts';
-export { HeaderList, ResponseHeader, forwardRequestHeaders, stripResponseHopByHop } from './headers.ts';
+export { HeaderList, ResponseHeader, forwardRequestHeaders } from './headers.ts';
+export { stripResponseHopByHop } from '../http.ts';
 export { ProxyEngine } from './engine.ts';
 export { GrpcStatus, grpcStatusFor, respondError } from './grpc.ts';
 export type { ProxyEngineOptions } from './engine.ts';

@@ -1,4 +1,4 @@
-import { connect as netConnect, type Socket } from 'node:net';
+import { connect as netConnect, type NetConnectOpts, type Socket } from 'node:net';
 import type { ConnectionOptions, PeerCertificate } from 'node:tls';
 import { PorticoError } from '../errors.ts';
 import type { HttpPeer } from './peer.ts';
@@ -24,12 +24,22 @@ export function peerTlsOptions(peer: HttpPeer): ConnectionOptions {
 }
 
 /**
+ * net's `onread`: reads go into `buffer()`'s memory and straight to `callback`, not through a Readable.
+ * `buffer` is called once before the first read and after every read (undefined keeps the last one).
+ * Used for plaintext sockets only: node:tls reads as a Readable whatever is given.
+ */
+export interface OnReadOptions {
+  buffer: () => Buffer | undefined;
+  callback: (bytesRead: number, buffer: Buffer) => void;
+}
+
+/**
  * Opens an HTTP/1.1 connection to a peer: H1Pool's connections, and those an HTTP upgrade turns into a
  * tunnel. TLS offers only HTTP/1.1 by ALPN, whatever the peer's `alpn` (HTTP/2 peers go through
  * undici), and resumes `session` when given one. The socket is destroyed with `CONNECT_TIMEOUT` when
  * TCP and TLS take longer than `timeouts.connect`.
  */
-export function connectPeer(peer: HttpPeer, session?: Buffer): Socket {
+export function connectPeer(peer: HttpPeer, session?: Buffer, onread?: OnReadOptions): Socket {
   const address =
     peer.socketPath !== undefined ? { path: peer.socketPath } : { host: peer.hostname!, port: peer.port! };
   const socket = peer.tls
@@ -37,7 +47,7 @@ export function connectPeer(peer: HttpPeer, session?: Buffer): Socket {
       process
         .getBuiltinModule('node:tls')
         .connect({ ...address, ...peerTlsOptions(peer), ALPNProtocols: ['http/1.1'], session })
-    : netConnect(address);
+    : netConnect({ ...address, onread } as NetConnectOpts);
   // Requests and tunnelled frames (WebSocket messages) are small: Nagle's algorithm would hold them back.
   socket.setNoDelay(true);
   const timeoutMs = peer.timeouts.connect;

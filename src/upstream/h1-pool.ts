@@ -1,14 +1,15 @@
 /**
  * Portico's HTTP/1.1 client for one peer: a bounded set of keep-alive connections and a queue, speaking
  * the same dispatch contract as undici's dispatchers (`dispatch(options, handler)` with a controller
- * for pause, resume and abort), so the engine drives either without knowing which.
+ * for pause, resume and abort), so the engine drives either without knowing which. Responses reach
+ * the handler with their end-to-end fields only, as HTTP/2 has them.
  *
  * Why not undici's Pool for HTTP/1.1: on the benchmark a node:http server in front of undici's Pool
  * does ~14k req/s where the same server in front of a plain socket writer does ~22k; the per-request
  * work of a general client (request object, option checks, wasm parser calls per field, timers per
  * request) is most of a proxy's cost. This client does one write per request head, parses the
  * response with a small incremental parser (`h1-response.ts`) that hands out views of the socket's
- * chunks, and uses the socket's own inactivity timer (armed once) for the read timeout and a timestamp
+ * chunks (a plaintext socket reads into memory it reuses, {@link ReadMemory}), and uses the socket's own inactivity timer (armed once) for the read timeout and a timestamp
  * for the idle one. HTTP/2 peers stay on undici.
  *
  * Contract, as for undici: `onRequestStart` once the request has a connection (then it is written);
@@ -25,6 +26,7 @@ import { PorticoError } from '../errors.ts';
 import { HTTP_TOKEN } from '../http.ts';
 import { connectPeer } from './connect.ts';
 import { ResponseParser, type ResponseSink } from './h1-response.ts';
+import { FIELD_TEXT, isWellFormedHead } from '../http1.ts';
 import type { HttpPeer } from './peer.ts';
 
 /** The dispatch options the engine sends, as both this client and undici's Pool read them. */
@@ -47,7 +49,6 @@ export interface H1PoolOptions {
 
 /** Keep an upstream's advertised keep-alive timeout this much shorter, so we close first. */
 const KEEP_ALIVE_MARGIN_MS = 1000;
-const UNSAFE_VALUE = /[\r\n\0]/;
 const UNSAFE_TARGET = /[\s\0]/;
 
 export class H1Pool {
@@ -239,6 +240,8 @@ class H1Connection implements ResponseSink {
   #idleMs: number;
   /** `performance.now()` when it last became idle. */
   #idleSince = 0;
+  /** What a plaintext socket reads into; TLS sockets read as Readables. */
+  #readMemory: ReadMemory | undefined;
 
   constructor(pool: H1Pool, first: Exchange) {
     this.#pool = pool;
@@ -246,11 +249,21 @@ class H1Connection implements ResponseSink {
     const peer = pool.peer;
     this.#idleMs = peer.timeouts.idle;
     this.#exchange = first;
-    const socket = connectPeer(peer, pool.tlsSession);
+    let socket: Socket;
+    if (peer.tls) {
+      socket = connectPeer(peer, pool.tlsSession);
+      (socket as TLSSocket).on('session', (session: Buffer) => (pool.tlsSession = session));
+      socket.on('data', (chunk: Buffer) => this.#data(chunk));
+    } else {
+      const memory = new ReadMemory();
+      this.#readMemory = memory;
+      socket = connectPeer(peer, undefined, {
+        buffer: () => memory.next(),
+        callback: (bytesRead) => this.#data(memory.read(bytesRead)),
+      });
+    }
     this.#socket = socket;
-    if (peer.tls) (socket as TLSSocket).on('session', (session: Buffer) => (pool.tlsSession = session));
     socket.once(peer.tls ? 'secureConnect' : 'connect', () => this.#connected());
-    socket.on('data', (chunk: Buffer) => this.#data(chunk));
     socket.on('end', () => this.#eof());
     socket.on('error', (error: Error) => (this.#error ??= error));
     socket.on('close', () => this.#closed());
@@ -330,7 +343,11 @@ class H1Connection implements ResponseSink {
 
   onBody(chunk: Buffer): void {
     const exchange = this.#exchange!;
-    if (chunk.length > 0) exchange.handler.onResponseData?.(exchange, chunk);
+    if (chunk.length > 0) {
+      // The slice goes downstream and may be queued there: the bytes under it must not be read over.
+      this.#readMemory?.retain();
+      exchange.handler.onResponseData?.(exchange, chunk);
+    }
     if (this.#exchange !== exchange) this.#parser.halt();
   }
 
@@ -468,6 +485,54 @@ class H1Connection implements ResponseSink {
   }
 }
 
+/** Bytes a read goes into while nothing points into them; the least an upstream connection holds. */
+const READ_BYTES = 16 * 1024;
+/** After a read filled its memory, a body is streaming: read in larger pieces, as node does. */
+const BULK_READ_BYTES = 64 * 1024;
+/** Read into what is left after a retained slice only while this much is left. */
+const MIN_READ_BYTES = 4 * 1024;
+
+/**
+ * The memory a plaintext upstream socket reads into (net's `onread`). Node would allocate a buffer
+ * per read and push it through a Readable, a nextTick and a 'data' event; this reads into one region
+ * again and again, as long as nothing points into it. Body slices handed downstream do (they may be
+ * queued there), so after one the next read goes after it: a new region only once this one is used up.
+ */
+class ReadMemory {
+  #region = Buffer.allocUnsafeSlow(READ_BYTES);
+  #given = false;
+  #lastRead = 0;
+  #retained = false;
+
+  /** The bytes a read just put in the region. */
+  read(bytesRead: number): Buffer {
+    this.#lastRead = bytesRead;
+    return this.#region.subarray(0, bytesRead);
+  }
+
+  /** Something kept a view of the last read's bytes. */
+  retain(): void {
+    this.#retained = true;
+  }
+
+  /** The region for the next read, or undefined to read into the same one again. */
+  next(): Buffer | undefined {
+    if (this.#given && !this.#retained) return undefined;
+    this.#given = true;
+    if (this.#retained) {
+      this.#retained = false;
+      const filled = this.#lastRead === this.#region.length;
+      const rest = this.#region.subarray(this.#lastRead);
+      this.#region = filled
+        ? Buffer.allocUnsafeSlow(BULK_READ_BYTES)
+        : rest.length >= MIN_READ_BYTES
+          ? rest
+          : Buffer.allocUnsafeSlow(READ_BYTES);
+    }
+    return this.#region;
+  }
+}
+
 /** The request line and fields, with Host and body framing added where missing; checked for injection. */
 function requestHead(options: H1DispatchOptions, hasBody: boolean, peer: HttpPeer): string {
   const { method, path, headers } = options;
@@ -480,17 +545,37 @@ function requestHead(options: H1DispatchOptions, hasBody: boolean, peer: HttpPee
   let length = false;
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
-    const value = headers[i + 1]!;
-    if (!HTTP_TOKEN.test(name)) throw invalid(`header name ${JSON.stringify(name)} is not a token`);
-    if (UNSAFE_VALUE.test(value)) throw invalid(`header ${name} holds CR, LF or NUL`);
-    if (name.length === 4 && name.toLowerCase() === 'host') host = true;
-    else if (name.length === 14 && name.toLowerCase() === 'content-length') length = true;
-    parts.push(name, ': ', value, '\r\n');
+    const n = name.length;
+    if (n === 4 && name.toLowerCase() === 'host') host = true;
+    else if (n === 14 && name.toLowerCase() === 'content-length') length = true;
+    parts.push(name, ': ', headers[i + 1]!, '\r\n');
   }
-  if (!host) parts.push('host: ', peer.origin.slice(peer.origin.indexOf('//') + 2), '\r\n');
-  if (hasBody && !length) parts.push('transfer-encoding: chunked\r\n');
+  let lineBreaks = headers.length / 2 + 2;
+  if (!host) {
+    parts.push('host: ', peer.origin.slice(peer.origin.indexOf('//') + 2), '\r\n');
+    lineBreaks++;
+  }
+  if (hasBody && !length) {
+    parts.push('transfer-encoding: chunked\r\n');
+    lineBreaks++;
+  }
   parts.push('\r\n');
-  return parts.join('');
+  const head = parts.join('');
+  if (!isWellFormedHead(head, lineBreaks)) throw invalidField(headers, path);
+  return head;
+}
+
+/** Names the field (or the target) that made a request head fail its check. */
+function invalidField(headers: string[], path: string): PorticoError {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (!HTTP_TOKEN.test(name)) return invalid(`header name ${JSON.stringify(name)} is not a token`);
+    if (!FIELD_TEXT.test(headers[i + 1]!))
+      return invalid(`header ${name} holds a control character or a character beyond latin1`);
+  }
+  return invalid(
+    `request target ${JSON.stringify(path)} holds a control character or a character beyond latin1`,
+  );
 }
 
 function invalid(message: string): PorticoError {

@@ -5,6 +5,7 @@
  * with Content-Length, are protocol errors (502) and the connection is closed.
  */
 import { PorticoError } from '../errors.ts';
+import { connectionTokens } from '../http.ts';
 import {
   CHUNKED,
   contentLength,
@@ -20,7 +21,10 @@ import {
 
 /** What the parser calls; the pool's connection implements it. */
 export interface ResponseSink {
-  /** A complete head. 1xx heads are reported too, each followed by the final response's head. */
+  /**
+   * A complete head, its end-to-end fields only: hop-by-hop ones (RFC 9110 §7.6.1) and those
+   * Connection names are kept out. 1xx heads are reported too, each followed by the final one.
+   */
   onHead(status: number, headers: Fields): void;
   /** A slice of body: a view of the chunk passed to `execute`, valid for the duration of the call only if copied. */
   onBody(chunk: Buffer): void;
@@ -60,17 +64,21 @@ export class ResponseParser extends MessageParser {
     const status = STATUS_LINE.exec(statusLine);
     if (status === null) throw this.error(`invalid status line ${JSON.stringify(statusLine.slice(0, 64))}`);
     const code = Number(status[2]);
-    const headers = lineEnd === -1 ? {} : this.parseFields(text.slice(lineEnd + 2));
+    // Never stored rather than deleted afterwards: a delete leaves V8 a slow dictionary object.
+    const hop: Fields = {};
+    const headers = lineEnd === -1 ? {} : this.parseFields(text.slice(lineEnd + 2), undefined, hop);
+    const listed = connectionTokens(hop.connection);
+    if (listed !== undefined) for (const name of listed) delete headers[name];
     if (code < 200) {
       if (code === 101) throw this.error('101 Switching Protocols to a request that asked for no upgrade');
       this.#sink.onHead(code, headers);
       return;
     }
-    const connection = fieldText(headers.connection);
+    const connection = fieldText(hop.connection);
     this.mustClose =
       status[1] === '0' ? !listHasToken(connection, 'keep-alive') : listHasToken(connection, 'close');
-    this.keepAliveMs = keepAliveTimeout(headers['keep-alive']);
-    const framing = this.#framing(code, headers);
+    this.keepAliveMs = keepAliveTimeout(hop['keep-alive']);
+    const framing = this.#framing(code, headers, hop);
     this.#sink.onHead(code, headers);
     if (framing.kind === 'eof') this.mustClose = true;
     this.frame(framing);
@@ -91,9 +99,9 @@ export class ResponseParser extends MessageParser {
   }
 
   /** RFC 9112 §6.3, for a response. */
-  #framing(status: number, headers: Fields): Framing {
+  #framing(status: number, headers: Fields, hop: Fields): Framing {
     if (this.#noBody || status === 204 || status === 304) return NO_BODY;
-    const te = fieldText(headers['transfer-encoding']);
+    const te = fieldText(hop['transfer-encoding']);
     // RFC 9112 §6.3: Transfer-Encoding would override it, but both at once is the shape of a smuggling
     // attempt, and it "ought to be handled as an error" — as undici and node's own parser do.
     if (te !== undefined && headers['content-length'] !== undefined)

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import type { TLSSocket } from 'node:tls';
 import type { buildConnector as BuildConnector, Dispatcher, Pool as PoolType } from 'undici';
 import { PorticoError } from '../errors.ts';
+import { stripResponseHopByHop } from '../http.ts';
 import { peerTlsOptions } from './connect.ts';
 import { H1Pool, type H1DispatchOptions } from './h1-pool.ts';
 import type { HttpPeer } from './peer.ts';
@@ -28,7 +29,10 @@ function loadUndici(): Undici {
   return undici;
 }
 
-/** What the engine dispatches through: Portico's HTTP/1.1 pool, or undici's Pool for HTTP/2 peers. */
+/**
+ * What the engine dispatches through: Portico's HTTP/1.1 pool, or undici's Pool for HTTP/2 peers.
+ * Either hands `onResponseStart` end-to-end fields only (no hop-by-hop ones, RFC 9110 §7.6.1).
+ */
 export interface UpstreamDispatcher {
   dispatch(options: H1DispatchOptions, handler: Dispatcher.DispatchHandler): boolean;
   close(): Promise<void>;
@@ -116,11 +120,55 @@ export class PeerPools {
     } else {
       const undiciPool: PoolType = new (loadUndici().Pool)(peer.origin, poolOptions(peer));
       undiciPool.on('connect', connected);
-      pool = undiciPool;
+      pool = {
+        dispatch: (options, handler) => undiciPool.dispatch(options, new EndToEndFields(handler)),
+        close: () => undiciPool.close(),
+      };
     }
     const entry: PoolEntry = { pool, counters, requestsAtLastSweep: -1 };
     this.#entries.set(peer.identity, entry);
     return entry;
+  }
+}
+
+/**
+ * Passes undici's callbacks on, hop-by-hop fields stripped: an `auto` peer may answer in HTTP/1.1, and
+ * undici reports every field it received.
+ */
+class EndToEndFields implements Dispatcher.DispatchHandler {
+  readonly #handler: Dispatcher.DispatchHandler;
+
+  constructor(handler: Dispatcher.DispatchHandler) {
+    this.#handler = handler;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController, context: unknown): void {
+    this.#handler.onRequestStart?.(controller, context);
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[]>,
+    statusMessage?: string,
+  ): void {
+    stripResponseHopByHop(headers);
+    this.#handler.onResponseStart?.(controller, statusCode, headers, statusMessage);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.#handler.onResponseData?.(controller, chunk);
+  }
+
+  onResponseEnd(
+    controller: Dispatcher.DispatchController,
+    trailers: Record<string, string | string[]>,
+  ): void {
+    this.#handler.onResponseEnd?.(controller, trailers);
+  }
+
+  onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
+    this.#handler.onResponseError?.(controller, error);
   }
 }
 
