@@ -5,8 +5,10 @@
  *   - worker RSS with 10,000 Routes (≤ 150 MB).
  *   npm run bench:routes -- [--routes 10000] [--duration 5] [--rounds 6]
  * Same layout as run.ts: origin nginx + wrk on core 1, Portico (one worker) on core 0. Both
- * instances run side by side (the idle one costs nothing) and wrk alternates between them, so a
- * drift in this machine's speed hits both alike; the figure is the median of the paired ratios.
+ * instances are loaded at the same time, each by its own wrk, and share core 0: the ratio of their
+ * rates is the ratio of their costs per request, free of this machine's drift (taken one after the
+ * other, rounds of one build swing by ±10 %; side by side, two instances of one build measure
+ * 0.99-1.01 of each other). The figure is the median of the rounds' ratios.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -24,7 +26,8 @@ import {
   startOrigin,
   stop,
   waitForPort,
-  wrk,
+  wrkConcurrently,
+  type WrkResult,
 } from './run.ts';
 
 const { values } = parseArgs({
@@ -114,10 +117,15 @@ async function start(dir: string, routes: number, port: number): Promise<Instanc
   return { routes, port, child, worker, coldCompileMs, compileMs, idleRssMb };
 }
 
-function load(instance: Instance, seconds: number): { rps: number; p99Ms: number } {
-  const result = wrk(instance.port, seconds, ['Host: target.example.com']);
-  if (result.errors > 0) throw new Error(`${result.errors} errors with ${instance.routes} routes`);
-  return result;
+/** Loads all instances at once for `seconds`; their results in the same order. */
+async function load(all: Instance[], seconds: number): Promise<WrkResult[]> {
+  const results = await wrkConcurrently(
+    all.map((instance) => ({ port: instance.port, headers: ['Host: target.example.com'] })),
+    seconds,
+  );
+  for (const [i, r] of results.entries())
+    if (r.errors > 0) throw new Error(`${r.errors} errors with ${all[i]!.routes} routes`);
+  return results;
 }
 
 requireTool('nginx');
@@ -132,14 +140,13 @@ try {
   ] as const)
     instances.push(await start(config(n), n, port));
   const [small, large] = instances as [Instance, Instance];
-  for (const instance of instances) load(instance, 2);
+  await load(instances, 2);
   const ratios: number[] = [];
   const rps = new Map<Instance, number[]>(instances.map((i) => [i, []]));
   const p99 = new Map<Instance, number[]>(instances.map((i) => [i, []]));
   for (let round = 0; round < ROUNDS; round++) {
-    // Alternate which goes first, so neither always runs on the warmer side of a drift.
-    const order = round % 2 === 0 ? [small, large] : [large, small];
-    const results = new Map(order.map((instance) => [instance, load(instance, DURATION)]));
+    const measured = await load(instances, DURATION);
+    const results = new Map(instances.map((instance, i) => [instance, measured[i]!]));
     for (const [instance, r] of results) {
       rps.get(instance)!.push(r.rps);
       p99.get(instance)!.push(r.p99Ms);
@@ -151,7 +158,9 @@ try {
     );
   }
   const rssAfter = (i: Instance): number => (i.worker === undefined ? NaN : rssMb(i.worker));
-  console.log(`\nrouting at scale, ${ROUNDS} alternating rounds of ${DURATION}s`);
+  console.log(
+    `\nrouting at scale, ${ROUNDS} rounds of ${DURATION}s, both instances loaded at once on core 0`,
+  );
   console.log(
     `  compile + swap in a running worker, ${ROUTES} routes: ${large.compileMs.toFixed(1)} ms (first, cold: ${large.coldCompileMs.toFixed(1)} ms)   (10 routes: ${small.compileMs.toFixed(2)} ms)`,
   );

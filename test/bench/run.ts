@@ -174,24 +174,60 @@ export function wrk(
   connections = CONNECTIONS,
   scheme: 'http' | 'https' = 'http',
 ): WrkResult {
-  const headerArgs = headers.flatMap((h) => ['-H', h]);
-  const out = execFileSync(
-    'taskset',
-    [
-      '-c',
-      '1',
-      'wrk',
-      '-t1',
-      `-c${connections}`,
-      `-d${seconds}s`,
-      '--latency',
-      ...headerArgs,
-      `${scheme}://127.0.0.1:${port}/`,
-    ],
-    {
-      encoding: 'utf8',
-    },
+  return parseWrk(
+    execFileSync('taskset', wrkArgs(port, seconds, headers, connections, scheme), { encoding: 'utf8' }),
   );
+}
+
+/**
+ * Loads several proxies at once, one wrk each (all on core 1), for comparing two builds or
+ * configurations on the same core at the same moment: the ratio of their rates is then free of
+ * this machine's drift (two instances of one build measure 0.99-1.01 of each other, where rounds
+ * taken one after the other swing by ±10 %).
+ */
+export function wrkConcurrently(
+  targets: { port: number; headers?: string[] }[],
+  seconds: number,
+): Promise<WrkResult[]> {
+  return Promise.all(
+    targets.map(
+      ({ port, headers = [] }) =>
+        new Promise<WrkResult>((resolve, reject) => {
+          const child = spawn('taskset', wrkArgs(port, seconds, headers, CONNECTIONS, 'http'), {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          let out = '';
+          child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+          child.on('error', reject);
+          child.on('exit', (code) =>
+            code === 0 ? resolve(parseWrk(out)) : reject(new Error(`wrk exited with ${code}`)),
+          );
+        }),
+    ),
+  );
+}
+
+function wrkArgs(
+  port: number,
+  seconds: number,
+  headers: string[],
+  connections: number,
+  scheme: 'http' | 'https',
+): string[] {
+  return [
+    '-c',
+    '1',
+    'wrk',
+    '-t1',
+    `-c${connections}`,
+    `-d${seconds}s`,
+    '--latency',
+    ...headers.flatMap((h) => ['-H', h]),
+    `${scheme}://127.0.0.1:${port}/`,
+  ];
+}
+
+function parseWrk(out: string): WrkResult {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const p50 = /\s50%\s+(\S+)/.exec(out)?.[1] ?? '';
   const p99 = /\s99%\s+(\S+)/.exec(out)?.[1] ?? '';
