@@ -9,8 +9,9 @@
  * work of a general client (request object, option checks, wasm parser calls per field, timers per
  * request) is most of a proxy's cost. This client does one write per request head, parses the
  * response with a small incremental parser (`h1-response.ts`) that hands out views of the socket's
- * chunks (a plaintext socket reads into memory it reuses, {@link ReadMemory}), and uses the socket's own inactivity timer (armed once) for the read timeout and a timestamp
- * for the idle one. HTTP/2 peers stay on undici.
+ * chunks (a plaintext socket reads into memory it reuses, {@link ReadMemory}), and uses the socket's
+ * own inactivity timer (armed once) for the read timeout and a timestamp for the idle one. HTTP/2
+ * peers stay on undici.
  *
  * Contract, as for undici: `onRequestStart` once the request has a connection (then it is written);
  * `onResponseStart` per head (1xx included), `onResponseData` per body slice, then exactly one of

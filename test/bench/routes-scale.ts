@@ -8,9 +8,10 @@
  * instances are loaded at the same time, each by its own wrk, and share core 0: the ratio of their
  * rates is the ratio of their costs per request, free of this machine's drift (taken one after the
  * other, rounds of one build swing by ±10 %; side by side, two instances of one build measure
- * 0.99-1.01 of each other). A pair of processes differs from the next more than rounds of one pair
- * do (a fresh 10,000-Route worker measured 95-96 % in one start and 99-101 % in the next), so the
- * bench starts several pairs afresh; the figure is the median of all rounds' ratios.
+ * 0.99-1.01 of each other). One start of a process can differ from the next by a few per cent, so the
+ * bench starts several pairs afresh; the figure is the median of all rounds' ratios. Each worker swaps
+ * tables seven times before traffic (the compile figure), as a worker does in service; a worker that
+ * gets traffic first and swaps later measured 99-101 %, one that swaps first 92-94 % (issue #3).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -121,6 +122,10 @@ async function start(dir: string, routes: number, port: number): Promise<Instanc
   return { routes, port, child, worker, coldCompileMs, compileMs, idleRssMb };
 }
 
+function rssAfter(instance: Instance): number {
+  return instance.worker === undefined ? NaN : rssMb(instance.worker);
+}
+
 /** Loads all instances at once for `seconds`; their results in the same order. */
 async function load(all: Instance[], seconds: number): Promise<WrkResult[]> {
   const results = await wrkConcurrently(
@@ -169,7 +174,6 @@ try {
         `pair ${pair} round ${round}: ${Math.round(a.rps)} req/s with 10 routes, ${Math.round(b.rps)} with ${ROUTES} = ${((100 * b.rps) / a.rps).toFixed(1)} %`,
       );
     }
-    const rssAfter = (i: Instance): number => (i.worker === undefined ? NaN : rssMb(i.worker));
     rss.small.push(rssAfter(small));
     rss.large.push(rssAfter(large));
     for (const instance of instances) await stop(instance.child);
