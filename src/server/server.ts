@@ -7,6 +7,7 @@ import type { ClusterMetrics } from '../observability/cluster-metrics.ts';
 import { AdminServer, sendJson } from './admin.ts';
 import { availableCores } from './cores.ts';
 import type { BackgroundService, ListeningService, Service, ServiceContext } from './service.ts';
+import { keepTickObjectShape } from './tick-shape.ts';
 
 export interface ServerOptions {
   /** Worker processes: a number, `'auto'` (one per available core, cgroup-aware), or 0 to serve in this process. Default 'auto'. */
@@ -151,6 +152,7 @@ export class Server {
   /** Starts without touching signal handlers (embedding and tests). */
   async start(): Promise<void> {
     this.#started = true;
+    if (this.workers === 0 || cluster.isWorker) keepTickObjectShape();
     if (this.workers === 0) return this.#startSingleProcess();
     if (cluster.isPrimary) return this.#startPrimary();
     return this.#startWorker();

@@ -10,8 +10,9 @@
  * other, rounds of one build swing by ±10 %; side by side, two instances of one build measure
  * 0.99-1.01 of each other). One start of a process can differ from the next by a few per cent, so the
  * bench starts several pairs afresh; the figure is the median of all rounds' ratios. Each worker swaps
- * tables seven times before traffic (the compile figure), as a worker does in service; a worker that
- * gets traffic first and swaps later measured 99-101 %, one that swaps first 92-94 % (issue #3).
+ * tables seven times before traffic (the compile figure), as a worker does in service. Swaps while
+ * idle are the hard case: their full GCs once made nextTick's literal megamorphic (92-94 % here,
+ * 99-101 % with traffic first), which `keepTickObjectShape` prevents (docs/architecture.md).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
