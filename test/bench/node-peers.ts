@@ -1,4 +1,8 @@
-/** The Node.js peers Portico is compared with, each in its recommended keep-alive setup. */
+/**
+ * The Node.js peers Portico is compared with, each in its recommended keep-alive setup, and
+ * `node-hello`: Node's own HTTP server answering without an upstream, the reference for what Node's
+ * server path alone costs.
+ */
 import http from 'node:http';
 import httpProxy from 'http-proxy';
 import Fastify from 'fastify';
@@ -22,6 +26,15 @@ if (kind === 'http-proxy') {
     undici: { connections: 64, pipelining: 1 },
   });
   await app.listen({ host, port: Number(port) });
+} else if (kind === 'node-hello') {
+  // Not a proxy: node:http answering the origin's body itself, the floor any Node proxy stands on.
+  const body = 'hello from the origin\n';
+  http
+    .createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': body.length });
+      res.end(body);
+    })
+    .listen(Number(port), host);
 } else {
   throw new Error(`unknown peer ${kind}`);
 }

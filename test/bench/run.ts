@@ -5,6 +5,7 @@
  *
  * Layout on a 2-core machine: the origin (nginx, one worker) and wrk share core 1; each proxy under test
  * gets core 0 to itself, one at a time. Rounds interleave the candidates so drift hits all of them alike.
+ * `node-hello` is no proxy: Node's HTTP server answering by itself, the floor under any Node proxy.
  * Needs nginx and wrk (Debian: `apt-get install nginx-light wrk`).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
@@ -82,6 +83,9 @@ export function pinned(
   });
 }
 
+/** Node's server answering by itself (no upstream): not a peer, the floor under any Node proxy. */
+const NODE_FLOOR = 'node-hello';
+
 const candidates: Candidate[] = [
   {
     name: 'nginx',
@@ -118,6 +122,18 @@ const candidates: Candidate[] = [
       process: pinned(0, node, [
         join(here, 'node-peers.ts'),
         'http-proxy',
+        `127.0.0.1:${port}`,
+        `127.0.0.1:${ORIGIN_PORT}`,
+      ]),
+    }),
+  },
+  {
+    name: NODE_FLOOR,
+    start: (port) => ({
+      port,
+      process: pinned(0, node, [
+        join(here, 'node-peers.ts'),
+        NODE_FLOOR,
         `127.0.0.1:${port}`,
         `127.0.0.1:${ORIGIN_PORT}`,
       ]),
@@ -348,7 +364,7 @@ function report(samples: Map<string, Sample[]>): void {
     idleRssMb: list.find((s) => s.idleRssMb !== undefined)?.idleRssMb,
   }));
   const portico = summary.find((s) => s.name === 'portico');
-  const peers = summary.filter((s) => s.name !== 'nginx' && s.name !== 'portico');
+  const peers = summary.filter((s) => !['nginx', 'portico', NODE_FLOOR].includes(s.name));
   const bestPeer = peers.sort((a, b) => b.rps - a.rps)[0];
   console.log(
     `\nsmall GET, ${CONNECTIONS} connections, ${DURATION}s x ${ROUNDS} rounds (medians; ×nginx is the median of per-round ratios), proxy on core 0, origin + wrk on core 1\n`,
@@ -388,6 +404,20 @@ function report(samples: Map<string, Sample[]>): void {
     );
     console.log(
       `\nportico / nginx, median of per-round ratios: throughput ${ratios.throughputVsNginx.toFixed(2)}×, p99 ${ratios.p99VsNginx.toFixed(2)}×`,
+    );
+  }
+  const floorSamples = samples.get(NODE_FLOOR);
+  if (nginxRps !== undefined && nginxSamples !== undefined && floorSamples !== undefined) {
+    ratios.nodeFloorThroughputVsNginx = pairedRatio(
+      floorSamples.map((s) => s.rps),
+      nginxRps,
+    );
+    ratios.nodeFloorP99VsNginx = pairedRatio(
+      floorSamples.map((s) => s.p99Ms),
+      nginxSamples.map((s) => s.p99Ms),
+    );
+    console.log(
+      `node's own server, no upstream (the floor for a Node proxy) / nginx proxy: throughput ${ratios.nodeFloorThroughputVsNginx.toFixed(2)}×, p99 ${ratios.nodeFloorP99VsNginx.toFixed(2)}×`,
     );
   }
   if (portico && bestPeer) {
