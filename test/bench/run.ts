@@ -392,32 +392,35 @@ function report(samples: Map<string, Sample[]>): void {
   }
   const ratios: Record<string, number | undefined> = {};
   const nginxSamples = samples.get('nginx');
-  const porticoSamples = samples.get('portico');
-  if (nginxRps !== undefined && nginxSamples !== undefined && porticoSamples !== undefined) {
-    ratios.throughputVsNginx = pairedRatio(
-      porticoSamples.map((s) => s.rps),
-      nginxRps,
-    );
-    ratios.p99VsNginx = pairedRatio(
-      porticoSamples.map((s) => s.p99Ms),
-      nginxSamples.map((s) => s.p99Ms),
-    );
+  /** `name`'s throughput and p99 over nginx's, each the median of per-round ratios. */
+  const versusNginx = (name: string): { throughput: number; p99: number } | undefined => {
+    const own = samples.get(name);
+    if (nginxSamples === undefined || own === undefined) return undefined;
+    return {
+      throughput: pairedRatio(
+        own.map((s) => s.rps),
+        nginxSamples.map((s) => s.rps),
+      ),
+      p99: pairedRatio(
+        own.map((s) => s.p99Ms),
+        nginxSamples.map((s) => s.p99Ms),
+      ),
+    };
+  };
+  const porticoVsNginx = versusNginx('portico');
+  if (porticoVsNginx !== undefined) {
+    ratios.throughputVsNginx = porticoVsNginx.throughput;
+    ratios.p99VsNginx = porticoVsNginx.p99;
     console.log(
-      `\nportico / nginx, median of per-round ratios: throughput ${ratios.throughputVsNginx.toFixed(2)}×, p99 ${ratios.p99VsNginx.toFixed(2)}×`,
+      `\nportico / nginx, median of per-round ratios: throughput ${porticoVsNginx.throughput.toFixed(2)}×, p99 ${porticoVsNginx.p99.toFixed(2)}×`,
     );
   }
-  const floorSamples = samples.get(NODE_FLOOR);
-  if (nginxRps !== undefined && nginxSamples !== undefined && floorSamples !== undefined) {
-    ratios.nodeFloorThroughputVsNginx = pairedRatio(
-      floorSamples.map((s) => s.rps),
-      nginxRps,
-    );
-    ratios.nodeFloorP99VsNginx = pairedRatio(
-      floorSamples.map((s) => s.p99Ms),
-      nginxSamples.map((s) => s.p99Ms),
-    );
+  const floorVsNginx = versusNginx(NODE_FLOOR);
+  if (floorVsNginx !== undefined) {
+    ratios.nodeFloorThroughputVsNginx = floorVsNginx.throughput;
+    ratios.nodeFloorP99VsNginx = floorVsNginx.p99;
     console.log(
-      `node's own server, no upstream (the floor for a Node proxy) / nginx proxy: throughput ${ratios.nodeFloorThroughputVsNginx.toFixed(2)}×, p99 ${ratios.nodeFloorP99VsNginx.toFixed(2)}×`,
+      `node's own server, no upstream (the floor for a Node proxy) / nginx proxy: throughput ${floorVsNginx.throughput.toFixed(2)}×, p99 ${floorVsNginx.p99.toFixed(2)}×`,
     );
   }
   if (portico && bestPeer) {
