@@ -90,6 +90,11 @@ const EMPTY = Buffer.alloc(0);
 const CONTINUE = 'HTTP/1.1 100 Continue\r\n\r\n';
 /** How long a closing connection may linger after its last response (nginx's lingering_timeout). */
 const LINGER_MS = 5_000;
+/**
+ * A request body up to this size whose response went out first is read to its end and dropped, so
+ * the connection carries on; a longer one closes it (nginx discards without a bound, Envoy closes).
+ */
+const DISCARD_MAX_BYTES = 1 << 20;
 /** Largest body sent in one buffer with its head; larger ones go as two writes of one writev. */
 const COPY_WITH_HEAD_BYTES = 16 * 1024;
 
@@ -228,6 +233,10 @@ class H1Connection {
   /** Bytes received and not parsed yet: the next request's, while the current one is answered. */
   #backlog: Buffer | undefined;
   #pumping = false;
+  /** The request whose response ended before its body did: the rest is read and dropped. */
+  #discarding: H1Request | undefined;
+  /** Body bytes of the current request received so far (what is left to discard follows from it). */
+  #bodyBytes = 0;
   /** `performance.now()` of the current request's first byte; of the last response's end while idle. */
   #since = performance.now();
 
@@ -255,7 +264,9 @@ class H1Connection {
         this.#reject(timeoutError(`request headers not received within ${options.headersTimeoutMs} ms`));
       }
     } else if (!this.#request.complete && elapsed > options.requestTimeoutMs) {
-      this.#reject(timeoutError(`request not received within ${options.requestTimeoutMs} ms`));
+      // Its response went out already; only the rest of a body that nobody reads is late.
+      if (this.#discarding !== undefined) this.socket.destroy();
+      else this.#reject(timeoutError(`request not received within ${options.requestTimeoutMs} ms`));
     }
   }
 
@@ -263,9 +274,12 @@ class H1Connection {
     const req = new H1Request(this.socket, head);
     this.#request = req;
     this.#arrived = req;
+    this.#bodyBytes = 0;
   }
 
   onRequestBody(chunk: Buffer): void {
+    this.#bodyBytes += chunk.length;
+    if (this.#discarding !== undefined) return; // #pump closes once the bound is passed
     if (!this.#request!.push(chunk)) this.socket.pause();
   }
 
@@ -274,6 +288,7 @@ class H1Connection {
     if (req.bodiless) return;
     req.trailers = trailers;
     req.complete = true;
+    if (this.#discarding === req) return; // #pump goes on to the next request
     req.push(null);
   }
 
@@ -284,15 +299,22 @@ class H1Connection {
     this.#request = undefined;
     this.#response = undefined;
     this.#since = performance.now();
-    // A body still arriving would have to be read to its end first; closing is simpler and safe.
-    if (!res.shouldKeepAlive || !req.complete) {
-      this.#stop();
-      this.socket.end();
-      // Lingering close, as nginx's: the client gets time to read the response and close first, but
-      // one that neither closes nor stops sending cannot hold the socket open.
-      setTimeout(destroySocket, LINGER_MS, this.socket).unref();
+    if (!res.shouldKeepAlive) return this.#closeAfterResponse();
+    if (!req.complete) {
+      // Answered before its body arrived (a 401, a 413, an upstream's early reply): as nginx does,
+      // the rest is read and dropped so the connection can carry the next request — within a byte
+      // bound and the request timeout, else it closes.
+      this.#request = req;
+      this.#discarding = req;
+      req.destroy();
+      if (this.socket.isPaused()) this.socket.resume();
       return;
     }
+    this.#continueAfter();
+  }
+
+  /** The exchange is over and the connection stays: on to a request already received, or wait. */
+  #continueAfter(): void {
     this.#parser.restart();
     if (this.#backlog === undefined) {
       if (this.socket.isPaused()) this.socket.resume();
@@ -300,6 +322,14 @@ class H1Connection {
     }
     if (this.socket.writableNeedDrain) return; // #onDrain resumes
     queueMicrotask(this.#pump);
+  }
+
+  #closeAfterResponse(): void {
+    this.#stop();
+    this.socket.end();
+    // Lingering close, as nginx's: the client gets time to read the response and close first, but
+    // one that neither closes nor stops sending cannot hold the socket open.
+    setTimeout(destroySocket, LINGER_MS, this.socket).unref();
   }
 
   readonly #onData = (chunk: Buffer): void => {
@@ -326,6 +356,16 @@ class H1Connection {
           return;
         }
         if (rest !== -1) this.#backlog = data.subarray(rest);
+        const discarding = this.#discarding;
+        if (discarding !== undefined) {
+          if (this.#bodyBytes > DISCARD_MAX_BYTES) return this.#closeAfterResponse();
+          if (!discarding.complete) continue;
+          this.#discarding = undefined;
+          this.#request = undefined;
+          this.#since = performance.now();
+          this.#parser.restart();
+          continue;
+        }
         const req = this.#arrived;
         if (req !== undefined) {
           this.#arrived = undefined;
@@ -715,6 +755,12 @@ export class H1Response extends Stream {
     return ok;
   }
 
+  /** False when the head must say Connection: close: the handler's field, or a body too large to discard. */
+  #mayKeepAlive(connection: string | undefined): boolean {
+    if (connection !== undefined && listHasToken(connection, 'close')) return false;
+    return this.req.complete || Number(this.req.headers['content-length'] ?? 0) <= DISCARD_MAX_BYTES;
+  }
+
   /**
    * The status line and fields, framing decided: Content-Length as given (or `endLength`, the body
    * `end` was called with), otherwise chunked for HTTP/1.1 and close-delimited for HTTP/1.0.
@@ -742,7 +788,7 @@ export class H1Response extends Stream {
       for (const [name, value] of set.values()) fields.add(name, value);
     }
     const connection = fields.connection;
-    if (connection !== undefined && listHasToken(connection, 'close')) this.shouldKeepAlive = false;
+    if (!this.#mayKeepAlive(connection)) this.shouldKeepAlive = false;
     if (this.sendDate && !fields.hasDate) fields.add('Date', httpDate());
     if (this.#hasBody && !fields.hasLength) this.#frame(fields, endLength);
     if (connection === undefined) {

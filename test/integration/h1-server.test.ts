@@ -218,3 +218,105 @@ describe("Portico's HTTP/1.1 server (plaintext listeners)", () => {
     }
   });
 });
+
+describe('a response sent before its request body arrived', () => {
+  let origin: Origin;
+  let proxy: TestProxy;
+
+  before(async () => {
+    origin = await startOrigin((req, res) => {
+      // An origin that answers an upload at once, as one refusing it would, without reading it.
+      if (req.url === '/early') return void res.writeHead(413, { 'content-length': 0 }).end();
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => res.end(`${req.method} ${req.url} ${Buffer.concat(chunks).length}`));
+    });
+    proxy = await startProxy(
+      {
+        upstreamPeer: () => new HttpPeer({ address: origin.address }),
+        requestFilter: (session) => {
+          if (!session.path.startsWith('/deny')) return 'continue';
+          session.respond(403, 'no');
+          return 'responded';
+        },
+      },
+      { limits: { requestTimeoutMs: 1_000 } },
+    );
+  });
+
+  after(async () => {
+    await proxy.stop();
+    await origin.close();
+  });
+
+  /** Sends `head` and `first`, waits for the early response, then `rest`; returns both reads. */
+  async function earlyAnswer(
+    head: string,
+    first: string,
+    rest: string,
+    earlyDone: (text: string) => boolean,
+  ): Promise<{ early: string; after: string; socket: Socket }> {
+    const socket = connect(proxy.port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(head + first);
+    const early = await readUntil(socket, earlyDone);
+    socket.write(rest);
+    const after = await readUntil(socket, (t) => /GET \/after \d+$/.test(t));
+    return { early, after, socket };
+  }
+
+  test('a sized body is read to its end and dropped; the connection serves the next request', async () => {
+    const { early, after, socket } = await earlyAnswer(
+      'POST /deny HTTP/1.1\r\nHost: a\r\nContent-Length: 6000\r\n\r\n',
+      'x'.repeat(1000),
+      'y'.repeat(5000) + 'GET /after HTTP/1.1\r\nHost: a\r\n\r\n',
+      (t) => t.endsWith('\r\n\r\nno'),
+    );
+    socket.destroy();
+    assert.match(early, /^HTTP\/1\.1 403 /);
+    assert.doesNotMatch(early, /connection: close/i);
+    assert.match(after, /^HTTP\/1\.1 200 [\s\S]*GET \/after 0$/);
+  });
+
+  test('so is a chunked body, and one the origin answered early', async () => {
+    const chunked = await earlyAnswer(
+      'POST /deny HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n',
+      '5\r\nhello\r\n',
+      '6\r\n world\r\n0\r\n\r\nGET /after HTTP/1.1\r\nHost: a\r\n\r\n',
+      (t) => t.endsWith('\r\n\r\nno'),
+    );
+    chunked.socket.destroy();
+    assert.match(chunked.after, /^HTTP\/1\.1 200 [\s\S]*GET \/after 0$/);
+    const upstream = await earlyAnswer(
+      'POST /early HTTP/1.1\r\nHost: a\r\nContent-Length: 3000\r\n\r\n',
+      'x'.repeat(1000),
+      'y'.repeat(2000) + 'GET /after HTTP/1.1\r\nHost: a\r\n\r\n',
+      (t) => /^HTTP\/1\.1 413 [\s\S]*\r\n\r\n$/.test(t),
+    );
+    upstream.socket.destroy();
+    assert.doesNotMatch(upstream.early, /connection: close/i);
+    assert.match(upstream.after, /^HTTP\/1\.1 200 [\s\S]*GET \/after 0$/);
+  });
+
+  test('a body over the discard bound closes the connection, and the early response says so', async () => {
+    const socket = connect(proxy.port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write(`POST /deny HTTP/1.1\r\nHost: a\r\nContent-Length: ${2 << 20}\r\n\r\n${'x'.repeat(1000)}`);
+    const text = await readUntil(socket, () => false);
+    assert.match(text, /^HTTP\/1\.1 403 [\s\S]*\r\n\r\nno$/);
+    assert.match(text, /\r\nconnection: close\r\n/i);
+    assert.ok(socket.readableEnded, 'the proxy ended the connection');
+    socket.destroy();
+  });
+
+  test('a body that stops arriving is dropped at the request timeout by closing', async () => {
+    const socket = connect(proxy.port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write('POST /deny HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\nonly a part');
+    const started = Date.now();
+    const text = await readUntil(socket, () => false, 4_000);
+    assert.match(text, /^HTTP\/1\.1 403 /);
+    assert.ok(Date.now() - started >= 900, 'the connection was held for the request timeout');
+    socket.destroy();
+  });
+});
