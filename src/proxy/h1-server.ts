@@ -352,7 +352,9 @@ class H1Connection {
         try {
           rest = this.#parser.execute(data);
         } catch (error) {
-          this.#reject(error as PorticoError);
+          // A body being dropped already had its response: a second one (the 400) would be unasked for.
+          if (this.#discarding !== undefined) this.socket.destroy();
+          else this.#reject(error as PorticoError);
           return;
         }
         if (rest !== -1) this.#backlog = data.subarray(rest);

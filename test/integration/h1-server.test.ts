@@ -309,6 +309,18 @@ describe('a response sent before its request body arrived', () => {
     socket.destroy();
   });
 
+  test('a malformed body after the early response closes the connection with nothing more sent', async () => {
+    const socket = connect(proxy.port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write('POST /deny HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n');
+    const early = await readUntil(socket, (t) => t.endsWith('\r\n\r\nno'));
+    socket.write('zz\r\nnot a chunk size\r\n');
+    const rest = await readUntil(socket, () => false);
+    assert.match(early, /^HTTP\/1\.1 403 /);
+    assert.equal(rest, '', 'no second response (no 400) after the 403');
+    socket.destroy();
+  });
+
   test('a body that stops arriving is dropped at the request timeout by closing', async () => {
     const socket = connect(proxy.port, '127.0.0.1');
     await once(socket, 'connect');
