@@ -233,9 +233,9 @@ class H1Connection {
   /** Bytes received and not parsed yet: the next request's, while the current one is answered. */
   #backlog: Buffer | undefined;
   #pumping = false;
-  /** The request whose response ended before its body did: the rest is read and dropped. */
-  #discarding: H1Request | undefined;
-  /** Body bytes of the current request received so far (what is left to discard follows from it). */
+  /** The current request's response ended before its body did: the rest is read and dropped. */
+  #discarding = false;
+  /** Body bytes of the current request received so far: what the discard bound counts. */
   #bodyBytes = 0;
   /** `performance.now()` of the current request's first byte; of the last response's end while idle. */
   #since = performance.now();
@@ -265,7 +265,7 @@ class H1Connection {
       }
     } else if (!this.#request.complete && elapsed > options.requestTimeoutMs) {
       // Its response went out already; only the rest of a body that nobody reads is late.
-      if (this.#discarding !== undefined) this.socket.destroy();
+      if (this.#discarding) this.socket.destroy();
       else this.#reject(timeoutError(`request not received within ${options.requestTimeoutMs} ms`));
     }
   }
@@ -279,7 +279,7 @@ class H1Connection {
 
   onRequestBody(chunk: Buffer): void {
     this.#bodyBytes += chunk.length;
-    if (this.#discarding !== undefined) return; // #pump closes once the bound is passed
+    if (this.#discarding) return; // #pump closes once the bound is passed
     if (!this.#request!.push(chunk)) this.socket.pause();
   }
 
@@ -288,7 +288,7 @@ class H1Connection {
     if (req.bodiless) return;
     req.trailers = trailers;
     req.complete = true;
-    if (this.#discarding === req) return; // #pump goes on to the next request
+    if (this.#discarding) return; // #pump goes on to the next request
     req.push(null);
   }
 
@@ -296,20 +296,22 @@ class H1Connection {
   responseEnded(res: H1Response): void {
     if (res !== this.#response) return;
     const req = this.#request!;
-    this.#request = undefined;
     this.#response = undefined;
     this.#since = performance.now();
-    if (!res.shouldKeepAlive) return this.#closeAfterResponse();
+    if (!res.shouldKeepAlive) {
+      this.#request = undefined;
+      return this.#closeAfterResponse();
+    }
     if (!req.complete) {
       // Answered before its body arrived (a 401, a 413, an upstream's early reply): as nginx does,
       // the rest is read and dropped so the connection can carry the next request — within a byte
-      // bound and the request timeout, else it closes.
-      this.#request = req;
-      this.#discarding = req;
+      // bound and the request timeout, else it closes. `#request` stays until the body's end.
+      this.#discarding = true;
       req.destroy();
       if (this.socket.isPaused()) this.socket.resume();
       return;
     }
+    this.#request = undefined;
     this.#continueAfter();
   }
 
@@ -353,16 +355,15 @@ class H1Connection {
           rest = this.#parser.execute(data);
         } catch (error) {
           // A body being dropped already had its response: a second one (the 400) would be unasked for.
-          if (this.#discarding !== undefined) this.socket.destroy();
+          if (this.#discarding) this.socket.destroy();
           else this.#reject(error as PorticoError);
           return;
         }
         if (rest !== -1) this.#backlog = data.subarray(rest);
-        const discarding = this.#discarding;
-        if (discarding !== undefined) {
+        if (this.#discarding) {
           if (this.#bodyBytes > DISCARD_MAX_BYTES) return this.#closeAfterResponse();
-          if (!discarding.complete) continue;
-          this.#discarding = undefined;
+          if (!this.#request!.complete) continue;
+          this.#discarding = false;
           this.#request = undefined;
           this.#since = performance.now();
           this.#parser.restart();
