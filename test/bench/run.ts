@@ -86,6 +86,22 @@ export function pinned(
 /** Node's server answering by itself (no upstream): not a peer, the floor under any Node proxy. */
 const NODE_FLOOR = 'node-hello';
 
+/** One of node-peers.ts's servers, on core 0 like every candidate. */
+function nodePeer(name: string): Candidate {
+  return {
+    name,
+    start: (port) => ({
+      port,
+      process: pinned(0, node, [
+        join(here, 'node-peers.ts'),
+        name,
+        `127.0.0.1:${port}`,
+        `127.0.0.1:${ORIGIN_PORT}`,
+      ]),
+    }),
+  };
+}
+
 const candidates: Candidate[] = [
   {
     name: 'nginx',
@@ -115,42 +131,9 @@ const candidates: Candidate[] = [
       }),
     }),
   },
-  {
-    name: 'http-proxy',
-    start: (port) => ({
-      port,
-      process: pinned(0, node, [
-        join(here, 'node-peers.ts'),
-        'http-proxy',
-        `127.0.0.1:${port}`,
-        `127.0.0.1:${ORIGIN_PORT}`,
-      ]),
-    }),
-  },
-  {
-    name: NODE_FLOOR,
-    start: (port) => ({
-      port,
-      process: pinned(0, node, [
-        join(here, 'node-peers.ts'),
-        NODE_FLOOR,
-        `127.0.0.1:${port}`,
-        `127.0.0.1:${ORIGIN_PORT}`,
-      ]),
-    }),
-  },
-  {
-    name: 'fastify-http-proxy',
-    start: (port) => ({
-      port,
-      process: pinned(0, node, [
-        join(here, 'node-peers.ts'),
-        'fastify-http-proxy',
-        `127.0.0.1:${port}`,
-        `127.0.0.1:${ORIGIN_PORT}`,
-      ]),
-    }),
-  },
+  nodePeer('http-proxy'),
+  nodePeer(NODE_FLOOR),
+  nodePeer('fastify-http-proxy'),
 ];
 
 export async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
