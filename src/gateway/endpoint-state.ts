@@ -148,6 +148,8 @@ export class BackendLbState {
   readonly id: string;
   readonly outlier: OutlierDetector;
   readonly budget: RetryBudget;
+  /** The Backend settings the detector and the budget were last configured from. */
+  #settings: EndpointStateOptions | undefined;
   /** The gate of the table this worker serves now (the one ejections are mirrored into). */
   gate: EndpointGate | undefined;
   ejections = 0;
@@ -161,6 +163,18 @@ export class BackendLbState {
     this.budget = new RetryBudget(options.budget);
   }
 
+  /**
+   * Applies a Backend's own settings over the worker's defaults when they are not the ones applied
+   * last (an unchanged Backend keeps its runtime, and so the same settings object, across tables).
+   * Counters, ejections and retries in flight carry over.
+   */
+  configure(defaults: EndpointStateOptions, settings: EndpointStateOptions): void {
+    if (settings === this.#settings) return;
+    this.#settings = settings;
+    this.outlier.configure({ ...defaults.outlier, ...settings.outlier });
+    this.budget.configure({ ...defaults.budget, ...settings.budget });
+  }
+
   /** Records one attempt on endpoint `index` of `gate`; an ejection is mirrored into the current gate too. */
   record(gate: EndpointGate, index: number, result: AttemptResult): void {
     const id = gate.endpoints[index]!.id;
@@ -171,11 +185,12 @@ export class BackendLbState {
   }
 }
 
+/** A worker's defaults for every Backend, or one Backend's own settings over them (runtime.ts). */
 export interface EndpointStateOptions {
   /** Outlier detection; the library's defaults (5 × 5xx or 3 connect failures, 30 s, at most 50 %). */
-  readonly outlier?: OutlierOptions;
+  readonly outlier?: OutlierOptions | undefined;
   /** Retry budget; the library's defaults (20 % of active requests, at least 3). */
-  readonly budget?: RetryBudgetOptions;
+  readonly budget?: RetryBudgetOptions | undefined;
 }
 
 /** Every backend's worker-side state; one per worker, shared by the table service and the proxy. */
@@ -209,6 +224,7 @@ export class EndpointStates implements LoadBalancingStatsSource {
         state = new BackendLbState(id, this.#options);
         this.#backends.set(id, state);
       }
+      state.configure(this.#options, runtime.lb);
       const gate = runtime.gate;
       state.outlier.setEndpoints(gate.endpoints);
       gate.state = state;

@@ -4,12 +4,17 @@
  * health view ({@link HealthMessage}) to the workers after every change. Workers apply it to the
  * table they serve and to every later one (see endpoint-state.ts).
  */
-import { HealthChecker, type HealthCheckOptions, type HealthSnapshot } from '../lb/index.ts';
+import {
+  HealthChecker,
+  type HealthCheckOptions,
+  type HealthCheckTls,
+  type HealthSnapshot,
+} from '../lb/index.ts';
 import type { Logger } from '../observability/index.ts';
 import { parseDuration, type Backend } from '../routing/index.ts';
 import { HEALTH_TOPIC, type HealthMessage } from './endpoint-state.ts';
-import { secretFileKey, type RouteSet } from './route-set.ts';
-import { backendEndpoints, backendIdOf } from './runtime.ts';
+import type { RouteSet } from './route-set.ts';
+import { backendEndpoints, backendIdOf, backendTls, type BackendTls } from './runtime.ts';
 
 /** What the primary's health checks say about one endpoint. */
 export type CheckedState = 'healthy' | 'unhealthy' | 'unchecked';
@@ -141,19 +146,14 @@ export class HealthMonitor implements EndpointHealthView {
   }
 }
 
-/** The lb library's options for a Backend's `spec.healthCheck` (and its TLS settings for HTTPS). */
+/**
+ * The lb library's options for a Backend's `spec.healthCheck`; an HTTPS check dials with the
+ * Backend's own TLS settings (SNI, verification, CA and client certificate), as its requests do.
+ */
 export function checkOptions(backend: Backend, set: RouteSet): HealthCheckOptions {
   const check = backend.spec.healthCheck!;
-  const { protocol: backendProtocol, tls } = backend.spec;
-  const secure = backendProtocol === 'HTTPS' || backendProtocol === 'H2';
+  const secure = backend.spec.protocol === 'HTTPS' || backend.spec.protocol === 'H2';
   const protocol = check.type === 'TCP' ? 'tcp' : secure ? 'https' : 'http';
-  const namespace = backend.metadata.namespace ?? 'default';
-  const ca =
-    tls?.caSecretRef !== undefined
-      ? set.files[secretFileKey(namespace, tls.caSecretRef.name, 'ca.crt')]
-      : tls?.caFile !== undefined
-        ? set.files[tls.caFile]
-        : undefined;
   return {
     protocol,
     path: check.path,
@@ -162,9 +162,10 @@ export function checkOptions(backend: Backend, set: RouteSet): HealthCheckOption
     timeoutMs: parseDuration(check.timeout),
     healthyThreshold: check.healthyThreshold,
     unhealthyThreshold: check.unhealthyThreshold,
-    tls:
-      protocol === 'https'
-        ? { servername: tls?.sni, rejectUnauthorized: tls?.verify ?? true, ca: ca }
-        : undefined,
+    tls: protocol === 'https' ? checkTls(backendTls(backendIdOf(backend), backend, set)) : undefined,
   };
+}
+
+function checkTls({ sni, verify, ca, cert, key }: BackendTls): HealthCheckTls {
+  return { servername: sni, rejectUnauthorized: verify, ca, cert, key };
 }

@@ -5,7 +5,7 @@ import type { Backend } from '../routing/schema.ts';
 import { compileRouteTable, type RouteTable } from '../routing/table.ts';
 import { HttpPeer, clientCertificateFromPem, type HttpPeerOptions } from '../upstream/index.ts';
 import type { CertificateStore } from '../tls/index.ts';
-import { EndpointGate } from './endpoint-state.ts';
+import { EndpointGate, type EndpointStateOptions } from './endpoint-state.ts';
 import { secretFileKey, type RouteSet, type RouteSetCore } from './route-set.ts';
 
 type HashOn = NonNullable<Backend['spec']['loadBalancer']['hashOn']>;
@@ -20,6 +20,8 @@ export interface BackendRuntime {
   readonly affinity: SessionAffinity | undefined;
   /** Endpoint health and ejection flags for this table, filled in from the worker's kept state. */
   readonly gate: EndpointGate;
+  /** The Backend's own outlier-detection and retry-budget settings, over the worker's defaults. */
+  readonly lb: EndpointStateOptions;
 }
 
 /** Everything a request needs, built together from one RouteSet so a request never mixes generations. */
@@ -121,7 +123,25 @@ function buildBackend(id: string, backend: Backend, set: RouteSetCore): BackendR
   const selector = createSelector(spec.loadBalancer.policy, endpoints);
   const gate = new EndpointGate(endpoints);
   const affinity = sessionAffinity(id, endpoints, spec.loadBalancer.sessionPersistence);
-  return Object.freeze({ id, peers, selector, hashOn: spec.loadBalancer.hashOn, affinity, gate });
+  const lb = lbSettings(spec);
+  return Object.freeze({ id, peers, selector, hashOn: spec.loadBalancer.hashOn, affinity, gate, lb });
+}
+
+/** `spec.outlierDetection` and `spec.retryBudget` in the lb library's terms; absent ones stay absent. */
+function lbSettings({
+  outlierDetection: outlier,
+  retryBudget: budget,
+}: Backend['spec']): EndpointStateOptions {
+  return {
+    outlier: outlier && {
+      consecutive5xx: outlier.consecutive5xx,
+      consecutiveConnectFailures: outlier.consecutiveConnectFailures,
+      baseEjectionTimeMs: parseDuration(outlier.baseEjectionTime),
+      maxEjectionTimeMs: parseDuration(outlier.maxEjectionTime),
+      maxEjectionPercent: outlier.maxEjectionPercent,
+    },
+    budget: budget && { budgetPercent: budget.percent, minRetryConcurrency: budget.minRetryConcurrency },
+  };
 }
 
 function sessionAffinity(
@@ -138,11 +158,41 @@ function sessionAffinity(
 }
 
 function peerOptions(id: string, backend: Backend, set: RouteSetCore): Omit<HttpPeerOptions, 'address'> {
-  const { protocol, tls } = backend.spec;
-  const object = `Backend ${id}`;
+  const { protocol } = backend.spec;
   if (protocol === 'HTTP') return {};
   // HTTP/2 with prior knowledge: nothing to negotiate without TLS.
   if (protocol === 'H2C') return { alpn: 'h2' };
+  const { sni, verify, ca, cert, key } = backendTls(id, backend, set);
+  return {
+    tls: true,
+    sni,
+    verify,
+    ca,
+    clientCertificate:
+      cert !== undefined && key !== undefined
+        ? clientCertificateFromPem(cert, key, `Backend ${id} spec.tls`)
+        : undefined,
+    alpn: protocol === 'H2' ? 'h2' : 'h1',
+  };
+}
+
+/** What a Backend's `spec.tls` says, with its PEM files and Secret entries read from the RouteSet. */
+export interface BackendTls {
+  readonly sni: string | undefined;
+  readonly verify: boolean;
+  readonly ca: string | undefined;
+  /** The client certificate and its key (mTLS), both or neither. */
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
+}
+
+/**
+ * A Backend's TLS settings as its peers and its health checks both use them; throws a ConfigError
+ * naming the field whose file or Secret entry is missing.
+ */
+export function backendTls(id: string, backend: Backend, set: RouteSetCore): BackendTls {
+  const tls = backend.spec.tls;
+  const object = `Backend ${id}`;
   const file = (path: string | undefined, field: string): string | undefined => {
     if (path === undefined) return undefined;
     const pem = set.files[path];
@@ -168,24 +218,20 @@ function peerOptions(id: string, backend: Backend, set: RouteSetCore): Omit<Http
     return pem;
   };
   const certRef = tls?.clientCertSecretRef;
-  const cert =
-    certRef !== undefined
-      ? secret(certRef, 'tls.crt', 'clientCertSecretRef')
-      : file(tls?.clientCertFile, 'clientCertFile');
-  const key =
-    certRef !== undefined ? secret(certRef, 'tls.key', 'clientCertSecretRef') : file(tls?.keyFile, 'keyFile');
   return {
-    tls: true,
     sni: tls?.sni,
     verify: tls?.verify ?? true,
     ca:
       tls?.caSecretRef !== undefined
         ? secret(tls.caSecretRef, 'ca.crt', 'caSecretRef')
         : file(tls?.caFile, 'caFile'),
-    clientCertificate:
-      cert !== undefined && key !== undefined
-        ? clientCertificateFromPem(cert, key, `${object} spec.tls`)
-        : undefined,
-    alpn: protocol === 'H2' ? 'h2' : 'h1',
+    cert:
+      certRef !== undefined
+        ? secret(certRef, 'tls.crt', 'clientCertSecretRef')
+        : file(tls?.clientCertFile, 'clientCertFile'),
+    key:
+      certRef !== undefined
+        ? secret(certRef, 'tls.key', 'clientCertSecretRef')
+        : file(tls?.keyFile, 'keyFile'),
   };
 }

@@ -23,6 +23,12 @@ export interface HealthCheckTls {
   readonly rejectUnauthorized?: boolean;
   /** PEM CA bundle trusted instead of the system store. */
   readonly ca?: string | Buffer | readonly (string | Buffer)[];
+  /**
+   * PEM client certificate (chain) and its key, for a backend that requires mutual TLS: without them
+   * its handshake fails and every probe reads as down. Both or neither.
+   */
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
 }
 
 export interface HealthCheckOptions {
@@ -246,13 +252,14 @@ function probeHttp(endpoint: Endpoint, options: ResolvedOptions, signal: AbortSi
 
 function tlsRequestOptions(options: ResolvedOptions): HttpsRequestOptions {
   if (options.protocol !== 'https') return {};
-  const { servername, rejectUnauthorized, ca } = options.tls;
+  const { servername, rejectUnauthorized, ca, cert, key } = options.tls;
   const name =
     servername ?? (options.host !== undefined && net.isIP(options.host) === 0 ? options.host : undefined);
   return {
     ...(name === undefined ? {} : { servername: name }),
     rejectUnauthorized: rejectUnauthorized ?? true,
     ...(ca === undefined ? {} : { ca: ca as string | Buffer | (string | Buffer)[] }),
+    ...(cert === undefined ? {} : { cert, key }),
   };
 }
 
@@ -263,6 +270,12 @@ function resolveOptions(options: HealthCheckOptions): ResolvedOptions {
   }
   if (options.tls !== undefined && protocol !== 'https') {
     throw new InvalidArgumentError('tls', 'only applies to protocol "https"');
+  }
+  if ((options.tls?.cert === undefined) !== (options.tls?.key === undefined)) {
+    throw new InvalidArgumentError(
+      options.tls?.cert === undefined ? 'tls.cert' : 'tls.key',
+      'a client certificate needs both cert and key',
+    );
   }
   const path = options.path ?? '/';
   if (!path.startsWith('/')) throw new InvalidArgumentError('path', 'must start with "/"');

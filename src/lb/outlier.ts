@@ -57,13 +57,21 @@ type Resolved = Required<OutlierOptions>;
 
 /** Tracks consecutive failures per endpoint id and ejects outliers; see the module comment. */
 export class OutlierDetector {
-  readonly #options: Resolved;
+  #options: Resolved;
   #states = new Map<string, OutlierState>();
 
   /** Throws `InvalidArgumentError` naming the first bad option. */
   constructor(endpoints: readonly Endpoint[], options: OutlierOptions = {}) {
     this.#options = resolveOptions(options);
     this.setEndpoints(endpoints);
+  }
+
+  /**
+   * Applies new settings; endpoints keep their counters and ejections, which the new thresholds
+   * judge from the next result on. Throws `InvalidArgumentError` naming the first bad option.
+   */
+  configure(options: OutlierOptions): void {
+    this.#options = resolveOptions(options);
   }
 
   /** Replaces the endpoint set; endpoints that stay keep their counters and ejection. */

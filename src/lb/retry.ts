@@ -94,13 +94,18 @@ export interface RetryBudgetOptions {
  * must be paired with its `…Finished`.
  */
 export class RetryBudget {
-  readonly #percent: number;
-  readonly #minConcurrency: number;
+  #percent = 0;
+  #minConcurrency = 0;
   #active = 0;
   #retries = 0;
 
   /** Throws `InvalidArgumentError` naming the first bad option. */
   constructor(options: RetryBudgetOptions = {}) {
+    this.configure(options);
+  }
+
+  /** Applies new settings; requests and retries in flight stay counted. Throws like the constructor. */
+  configure(options: RetryBudgetOptions): void {
     const percent = options.budgetPercent ?? 20;
     const min = options.minRetryConcurrency ?? 3;
     if (!Number.isFinite(percent) || percent < 0 || percent > 100) {

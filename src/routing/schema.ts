@@ -513,6 +513,67 @@ export const HealthCheck = Type.Object(
   },
 );
 
+/**
+ * Passive health per worker (Envoy's outlier detection): an endpoint whose attempts fail this many
+ * times in a row is ejected for `baseEjectionTime` × its recent ejections, at most `maxEjectionTime`.
+ */
+export const OutlierDetection = Type.Object(
+  {
+    consecutive5xx: Type.Integer({
+      minimum: 1,
+      maximum: 10000,
+      default: 5,
+      description: '5xx responses, resets, timeouts or connect failures in a row that eject',
+    }),
+    consecutiveConnectFailures: Type.Integer({
+      minimum: 1,
+      maximum: 10000,
+      default: 3,
+      description: 'refused or timed-out connects in a row that eject',
+    }),
+    baseEjectionTime: Type.String({ ...durationOptions, default: '30s' }),
+    maxEjectionTime: Type.String({ ...durationOptions, default: '300s' }),
+    maxEjectionPercent: Type.Integer({
+      minimum: 0,
+      maximum: 100,
+      default: 50,
+      description: "the most of the Backend's endpoints ejected at once; 0 turns ejection off",
+    }),
+  },
+  {
+    additionalProperties: false,
+    ...cel(
+      {
+        rule: "duration(self.baseEjectionTime) > duration('0s')",
+        message: 'baseEjectionTime must be longer than 0',
+      },
+      {
+        rule: 'duration(self.maxEjectionTime) >= duration(self.baseEjectionTime)',
+        message: 'maxEjectionTime cannot be shorter than baseEjectionTime',
+      },
+    ),
+  },
+);
+
+/** Retries in flight to one Backend, per worker, at most max(minRetryConcurrency, percent % of its active requests). */
+export const RetryBudget = Type.Object(
+  {
+    percent: Type.Integer({
+      minimum: 0,
+      maximum: 100,
+      default: 20,
+      description: "retries in flight per 100 of the Backend's active requests",
+    }),
+    minRetryConcurrency: Type.Integer({
+      minimum: 0,
+      maximum: 10000,
+      default: 3,
+      description: 'retries in flight always allowed, so a quiet Backend can still retry',
+    }),
+  },
+  { additionalProperties: false },
+);
+
 export const BackendSpec = Type.Object(
   {
     endpoints: Type.Optional(Type.Array(Endpoint, { minItems: 1, maxItems: 1024 })),
@@ -521,6 +582,8 @@ export const BackendSpec = Type.Object(
     tls: Type.Optional(BackendTls),
     loadBalancer: LoadBalancer,
     healthCheck: Type.Optional(HealthCheck),
+    outlierDetection: Type.Optional(OutlierDetection),
+    retryBudget: Type.Optional(RetryBudget),
   },
   {
     additionalProperties: false,

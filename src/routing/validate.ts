@@ -309,6 +309,7 @@ function checkBackend(backend: Backend, report: Report): void {
     );
   }
   if (lb.sessionPersistence !== undefined) checkSessionPersistence(lb.sessionPersistence, report);
+  if (spec.outlierDetection !== undefined) checkOutlierDetection(spec.outlierDetection, report);
   const hc = spec.healthCheck;
   if (hc === undefined) return;
   checkDuration(hc.interval, 'spec.healthCheck.interval', report);
@@ -316,6 +317,26 @@ function checkBackend(backend: Backend, report: Report): void {
   if (hc.type === 'TCP' && (hc.path !== undefined || hc.expectedStatuses !== undefined)) {
     report('spec.healthCheck', 'path and expectedStatuses apply to HTTP health checks only', 'InvalidField');
   }
+}
+
+function checkOutlierDetection(
+  outlier: NonNullable<Backend['spec']['outlierDetection']>,
+  report: Report,
+): void {
+  const base = checkDuration(outlier.baseEjectionTime, 'spec.outlierDetection.baseEjectionTime', report);
+  const max = checkDuration(outlier.maxEjectionTime, 'spec.outlierDetection.maxEjectionTime', report);
+  if (base === 0)
+    report(
+      'spec.outlierDetection.baseEjectionTime',
+      'baseEjectionTime must be longer than 0',
+      'InvalidField',
+    );
+  if (base !== undefined && max !== undefined && max < base)
+    report(
+      'spec.outlierDetection.maxEjectionTime',
+      'maxEjectionTime cannot be shorter than baseEjectionTime',
+      'InvalidField',
+    );
 }
 
 function checkSessionPersistence(

@@ -22,6 +22,8 @@ import { backendYaml } from '../helpers/portico.ts';
 interface Gateway {
   url: string;
   holder: TableHolder;
+  /** Publishes new configuration and waits until the worker serves it. */
+  replace(yaml: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -40,6 +42,10 @@ async function startGateway(yaml: string, options: EndpointStateOptions = {}): P
   return {
     url: `http://127.0.0.1:${service.ports[0]}`,
     holder,
+    replace: async (next) => {
+      await store.replace(parseDocuments(next, 'test'));
+      await store.programmed(store.current.version);
+    },
     stop: async () => {
       store.close();
       await server.stop(1_000);
@@ -61,6 +67,46 @@ const onHost = (url: string, path = '/', headers: Record<string, string> = {}): 
   get(`${url}${path}`, { headers: { host: 'lb.example', ...headers } });
 
 describe('gateway load balancing (in process)', () => {
+  test("a Backend's own outlier settings override the worker's, and a change keeps its ejections", async () => {
+    const good = await startOrigin((_req, res) => res.end('good'));
+    const bad = await startOrigin((_req, res) => {
+      res.statusCode = 500;
+      res.end('bad');
+    });
+    const pair = (outlier: string): string =>
+      backendYaml('pair', [good.address, bad.address], `  outlierDetection: ${outlier}\n`) +
+      backendYaml('never', [bad.address, good.address], '  outlierDetection: { maxEjectionPercent: 0 }\n') +
+      routeYaml('    - matches: [{ path: { value: /never } }]\n      backendRefs: [{ name: never }]\n') +
+      '---\n' +
+      routeYaml('    - backendRefs: [{ name: pair }]\n').replace('name: r', 'name: r2');
+    // The worker's default would need 5 failures in a row; the Backend asks for 2.
+    const gw = await startGateway(pair('{ consecutive5xx: 2, baseEjectionTime: 1h, maxEjectionTime: 2h }'), {
+      outlier: { now: () => 1_000_000 },
+    });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 10; i++) statuses.push((await onHost(gw.url)).status);
+      const state = gw.holder.lb.backend('default/pair')!;
+      assert.equal(statuses.filter((s) => s === 500).length, 2);
+      assert.equal(state.ejections, 1);
+
+      for (let i = 0; i < 10; i++) await onHost(gw.url, '/never');
+      const never = gw.holder.lb.backend('default/never')!;
+      assert.equal(never.ejections, 0, 'maxEjectionPercent 0 ejects nothing');
+      assert.equal(never.gate!.condition(0), 'healthy');
+
+      // New settings for the same Backend: the ejection stands and the counters carry over.
+      await gw.replace(pair('{ consecutive5xx: 3, baseEjectionTime: 1h, maxEjectionTime: 2h }'));
+      assert.equal(gw.holder.lb.backend('default/pair'), state);
+      assert.deepEqual(state.outlier.ejectedIds(), [bad.address]);
+      assert.equal(state.ejections, 1);
+      for (let i = 0; i < 10; i++) assert.equal((await onHost(gw.url)).status, 200);
+    } finally {
+      await gw.stop();
+      await Promise.all([good.close(), bad.close()]);
+    }
+  });
+
   test('consecutive 5xx eject an endpoint; it returns when the ejection ends', async () => {
     let failing = true;
     const good = await startOrigin((_req, res) => res.end('good'));

@@ -12,6 +12,7 @@ import {
   type HealthCheckOptions,
   type HealthSnapshot,
 } from '../../../src/lb/index.ts';
+import { createPki } from '../../helpers/certs.ts';
 import { endpoint } from './fixtures/endpoints.ts';
 
 const FIXTURES = new URL('./fixtures/', import.meta.url);
@@ -139,6 +140,40 @@ describe('active health checks', () => {
     await close(server);
   });
 
+  it('HTTPS: presents the client certificate a mutual-TLS backend requires', async () => {
+    const pki = createPki();
+    const serverPair = pki.issue('backend.test', ['backend.test']);
+    const clientPair = pki.issue('portico', [], 'client');
+    const server = https.createServer(
+      {
+        cert: serverPair.cert,
+        key: serverPair.key,
+        ca: pki.caCert,
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (_req, res) => res.end('ok'),
+    );
+    const target = endpoint(`127.0.0.1:${await listen(server)}`);
+    const tls = { ca: pki.caCert, servername: 'backend.test' };
+    const withCertificate = startChecker([target], {
+      protocol: 'https',
+      tls: { ...tls, cert: clientPair.cert, key: clientPair.key },
+      initiallyHealthy: false,
+      healthyThreshold: 1,
+    });
+    const without = startChecker([target], { protocol: 'https', tls, unhealthyThreshold: 1 });
+    try {
+      await Promise.all([
+        waitForState(withCertificate, target.id, true),
+        waitForState(without, target.id, false),
+      ]);
+    } finally {
+      [withCertificate, without].forEach((c) => c.stop());
+      await close(server);
+    }
+  });
+
   it('keeps states across endpoint updates and publishes a new version', () => {
     const a = endpoint('192.0.2.1:80');
     const b = endpoint('192.0.2.2:80');
@@ -180,6 +215,8 @@ describe('active health checks', () => {
       [{ healthyThreshold: -1 }, /^healthyThreshold/],
       [{ path: 'healthz' }, /^path/],
       [{ tls: {} }, /^tls/],
+      [{ protocol: 'https', tls: { cert: 'PEM' } }, /^tls\.key/],
+      [{ protocol: 'https', tls: { key: 'PEM' } }, /^tls\.cert/],
       [{ protocol: 'http', expectedStatuses: [[300, 200]] }, /^expectedStatuses\[0\]/],
       [{ protocol: 'http', expectedStatuses: [] }, /^expectedStatuses/],
     ];

@@ -203,6 +203,37 @@ test('Backend: query-parameter hashing needs a name; session persistence timeout
   assert.equal(spec.loadBalancer.sessionPersistence?.type, 'Cookie');
 });
 
+test('Backend: outlier detection and retry budget get defaults; ejection times are checked', () => {
+  const backend = (spec: Record<string, unknown>): unknown => ({
+    ...backendDoc('o'),
+    spec: { service: { name: 'o', port: 80 }, ...spec },
+  });
+  const ok = validateObjects([backend({ outlierDetection: {}, retryBudget: { percent: 50 } })]);
+  assert.equal(ok.rejected.length, 0);
+  const spec = (ok.ok[0] as Backend).spec;
+  assert.deepEqual(spec.outlierDetection, {
+    consecutive5xx: 5,
+    consecutiveConnectFailures: 3,
+    baseEjectionTime: '30s',
+    maxEjectionTime: '300s',
+    maxEjectionPercent: 50,
+  });
+  assert.deepEqual(spec.retryBudget, { percent: 50, minRetryConcurrency: 3 });
+  assert.deepEqual(
+    errorsOf(backend({ outlierDetection: { baseEjectionTime: '1m', maxEjectionTime: '30s' } })),
+    [['spec.outlierDetection.maxEjectionTime', 'InvalidField']],
+  );
+  assert.deepEqual(errorsOf(backend({ outlierDetection: { baseEjectionTime: '0s' } })), [
+    ['spec.outlierDetection.baseEjectionTime', 'InvalidField'],
+  ]);
+  assert.deepEqual(errorsOf(backend({ outlierDetection: { maxEjectionPercent: 101 } })), [
+    ['spec.outlierDetection.maxEjectionPercent', 'InvalidField'],
+  ]);
+  assert.deepEqual(errorsOf(backend({ retryBudget: { percent: -1 } })), [
+    ['spec.retryBudget.percent', 'InvalidField'],
+  ]);
+});
+
 test('duplicates, unknown kinds and non-objects are rejected one by one', () => {
   const result = validateObjects([
     backendDoc('web'),
