@@ -664,7 +664,7 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
       safely(() => proxy.errorWhileProxy?.(session, error, this.ctx));
       res.destroy(error);
     } else {
-      if (!session.request.complete) res.shouldKeepAlive = false;
+      // Mid-upload too: the server reads the rest of the body and drops it, within its bounds.
       this.engine.respondWithError(session, this.ctx, error);
     }
     this.finish(error);

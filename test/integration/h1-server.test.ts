@@ -227,6 +227,7 @@ describe('a response sent before its request body arrived', () => {
     origin = await startOrigin((req, res) => {
       // An origin that answers an upload at once, as one refusing it would, without reading it.
       if (req.url === '/early') return void res.writeHead(413, { 'content-length': 0 }).end();
+      if (req.url === '/reset') return void req.socket.destroy();
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => res.end(`${req.method} ${req.url} ${Buffer.concat(chunks).length}`));
@@ -296,6 +297,18 @@ describe('a response sent before its request body arrived', () => {
     upstream.socket.destroy();
     assert.doesNotMatch(upstream.early, /connection: close/i);
     assert.match(upstream.after, /^HTTP\/1\.1 200 [\s\S]*GET \/after 0$/);
+  });
+
+  test('an error response (502) while the body is on its way keeps the connection as well', async () => {
+    const { early, after, socket } = await earlyAnswer(
+      'POST /reset HTTP/1.1\r\nHost: a\r\nContent-Length: 3000\r\n\r\n',
+      'x'.repeat(1000),
+      'y'.repeat(2000) + 'GET /after HTTP/1.1\r\nHost: a\r\n\r\n',
+      (t) => /^HTTP\/1\.1 502 [\s\S]*\r\n\r\n[\s\S]+$/.test(t),
+    );
+    socket.destroy();
+    assert.doesNotMatch(early, /connection: close/i);
+    assert.match(after, /^HTTP\/1\.1 200 [\s\S]*GET \/after 0$/);
   });
 
   test('a body over the discard bound closes the connection, and the early response says so', async () => {
