@@ -65,6 +65,9 @@ interface RequestHead {
   readonly bodiless: boolean;
 }
 
+/** Enough of HTTP/2's connection preface (RFC 9113 §3.4) to tell it from an HTTP/1.1 request. */
+const H2_PREFACE_START = Buffer.from('PRI ');
+
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP\/1\.([01])$/;
 /** Repeats node drops (the first wins), as `IncomingMessage.headers` does. */
 const SINGLE_VALUED = new Set([
@@ -102,6 +105,12 @@ export class H1Server extends NetServer {
   readonly options: H1ServerOptions;
   /** Which upgrade requests become `upgrade` events (as `http.Server.shouldUpgradeCallback`). */
   shouldUpgradeCallback: (req: H1Request) => boolean = () => true;
+  /**
+   * Takes each connection whose first bytes are HTTP/2's connection preface (h2c with prior
+   * knowledge), paused and with those bytes unread; unset, such a connection is a malformed HTTP/1.1
+   * one. Until its first bytes arrive a connection is an idle HTTP/1.1 one, timeouts included.
+   */
+  priorKnowledge: ((socket: Socket) => void) | undefined;
   readonly #connections = new Set<H1Connection>();
   readonly #sweep: NodeJS.Timeout;
 
@@ -239,10 +248,13 @@ class H1Connection {
   #bodyBytes = 0;
   /** `performance.now()` of the current request's first byte; of the last response's end while idle. */
   #since = performance.now();
+  /** No byte has arrived yet, and the server takes HTTP/2 prior-knowledge connections. */
+  #sniffing: boolean;
 
   constructor(server: H1Server, socket: Socket) {
     this.server = server;
     this.socket = socket;
+    this.#sniffing = server.priorKnowledge !== undefined;
     this.#parser = new RequestParser(this, server.options.maxHeaderBytes);
     socket.on('data', this.#onData);
     socket.on('error', this.#onError);
@@ -336,6 +348,7 @@ class H1Connection {
 
   readonly #onData = (chunk: Buffer): void => {
     this.#backlog = this.#backlog === undefined ? chunk : Buffer.concat([this.#backlog, chunk]);
+    if (this.#sniffing && this.#handedToHttp2()) return;
     if (this.#request === undefined || !this.#parser.done) return this.#pump();
     // Answering: a pipelined request waits, and a client sending far ahead is paused.
     if (this.#backlog.length > this.server.options.maxHeaderBytes) this.socket.pause();
@@ -401,6 +414,27 @@ class H1Connection {
       else return void res.writeHead(417, { 'content-length': 0, connection: 'close' }).end();
     }
     server.emit('request', req, res);
+  }
+
+  /**
+   * The connection's first bytes: HTTP/2's preface hands the socket to `priorKnowledge`, anything else
+   * is HTTP/1.1 from here on. True when the connection went, or when too few bytes came to tell yet.
+   */
+  #handedToHttp2(): boolean {
+    const data = this.#backlog!;
+    const n = Math.min(data.length, H2_PREFACE_START.length);
+    if (data.compare(H2_PREFACE_START, 0, n, 0, n) !== 0) {
+      this.#sniffing = false;
+      return false;
+    }
+    if (data.length < H2_PREFACE_START.length) return true;
+    this.#sniffing = false;
+    const socket = this.socket;
+    this.#stop();
+    socket.pause();
+    socket.unshift(data);
+    this.server.priorKnowledge!(socket);
+    return true;
   }
 
   /** Hands the socket to the `upgrade` listener, with the bytes that followed the head. */

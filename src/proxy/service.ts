@@ -1,7 +1,7 @@
 import type { Http2SecureServer, Http2Server, ServerHttp2Session } from 'node:http2';
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { Server as NetServer, type Socket } from 'node:net';
+import { Server as NetServer } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { performance } from 'node:perf_hooks';
 import { InvalidArgumentError, type PorticoError } from '../errors.ts';
@@ -75,7 +75,6 @@ type Listener = H1Server | Http2SecureServer;
 type RequestListener = (req: DownstreamRequest, res: DownstreamResponse) => void;
 
 /** The client's first bytes on an HTTP/2 prior-knowledge connection (RFC 9113 §3.4); no HTTP/1 method starts so. */
-const H2_PREFACE_START = Buffer.from('PRI ');
 
 /** During a drain, a keep-alive connection idle this long is closed; busier ones close after their next response. */
 const IDLE_HOLD_OFF_MS = 1_000;
@@ -260,7 +259,6 @@ export class HttpProxyService<CTX> implements ListeningService {
 
   #createServer(handle: RequestListener, context: ServiceContext): H1Server {
     const server = this.#h1Server(handle, context);
-    // First: it takes over H1Server's own 'connection' listener, and must not take #countConnections'.
     if (this.#options.h2c === true) this.#acceptH2c(server, handle);
     this.#countConnections(server, context);
     return server;
@@ -300,9 +298,8 @@ export class HttpProxyService<CTX> implements ListeningService {
   }
 
   /**
-   * HTTP/2 prior knowledge next to HTTP/1.1 on one plaintext port: H1Server keeps its own connection
-   * handling (and its header/request timeouts); a connection whose first bytes are the HTTP/2 preface
-   * goes to an HTTP/2 server that never listens itself.
+   * HTTP/2 prior knowledge next to HTTP/1.1 on one plaintext port: H1Server hands a connection that
+   * opens with the HTTP/2 preface to an HTTP/2 server that never listens itself.
    */
   #acceptH2c(server: H1Server, handle: RequestListener): void {
     const h2: Http2Server = process
@@ -310,18 +307,7 @@ export class HttpProxyService<CTX> implements ListeningService {
       .createServer({ settings: this.#h2Settings() });
     h2.on('request', handle as unknown as (...args: unknown[]) => void);
     this.#trackSessions(h2);
-    const http1 = server.listeners('connection') as Array<(socket: Socket) => void>;
-    server.removeAllListeners('connection');
-    server.on('connection', (socket: Socket) => {
-      const route = (): void => {
-        const first = socket.read(H2_PREFACE_START.length) as Buffer | null;
-        if (first === null) return void socket.once('readable', route);
-        socket.unshift(first);
-        if (first.equals(H2_PREFACE_START)) h2.emit('connection', socket);
-        else for (const listener of http1) listener.call(server, socket);
-      };
-      route();
-    });
+    server.priorKnowledge = (socket) => h2.emit('connection', socket);
   }
 
   #trackSessions(server: Http2Server | Http2SecureServer): void {

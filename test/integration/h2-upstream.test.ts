@@ -20,7 +20,7 @@ import {
   type ServerHttp2Session,
 } from 'node:http2';
 import { request as httpRequest, type IncomingHttpHeaders as Http1Headers } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { HttpPeer, type HttpPeerOptions } from '../../src/index.ts';
 import { createPki, type TestPki } from '../helpers/certs.ts';
 import { startProxy, get } from '../helpers/servers.ts';
@@ -193,6 +193,44 @@ describe('HTTP/2 upstreams', () => {
       // The next request opens a new session.
       assert.equal((await get(`${proxy.url}/`)).status, 200);
       assert.equal(origin.sessions.length, 2);
+    } finally {
+      await proxy.stop();
+      await origin.close();
+    }
+  });
+
+  test('h2c listener: a silent connection closes at the keep-alive timeout; a split preface still gets HTTP/2', async () => {
+    const origin = await startH2Origin((_req, res) => res.end('ok'));
+    const proxy = await startProxy(
+      { upstreamPeer: () => h2cPeer(origin) },
+      { h2c: true, limits: { keepAliveTimeoutMs: 300 } },
+    );
+    try {
+      const silent = connect(proxy.port, '127.0.0.1');
+      await once(silent, 'connect');
+      const opened = Date.now();
+      try {
+        await once(silent, 'close', { signal: AbortSignal.timeout(3_000) });
+      } finally {
+        silent.destroy();
+      }
+      const held = Date.now() - opened;
+      assert.ok(held >= 250 && held < 3_000, `closed after ${held} ms`);
+
+      const split = connect(proxy.port, '127.0.0.1');
+      await once(split, 'connect');
+      split.write('PR');
+      await new Promise((r) => setTimeout(r, 50));
+      // The rest of the client preface, then an empty SETTINGS frame.
+      split.write(
+        Buffer.concat([
+          Buffer.from('I * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+          Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
+        ]),
+      );
+      const [frame] = (await once(split, 'data', { signal: AbortSignal.timeout(3_000) })) as [Buffer];
+      assert.equal(frame[3], 4, 'the server answers with an HTTP/2 SETTINGS frame');
+      split.destroy();
     } finally {
       await proxy.stop();
       await origin.close();
