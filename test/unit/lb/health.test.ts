@@ -29,6 +29,9 @@ const FAST: HealthCheckOptions = {
 
 const checkers: HealthChecker[] = [];
 after(() => checkers.forEach((c) => c.stop()));
+/** Servers a failed test left open, closed at the end so the file fails rather than hangs. */
+const servers: net.Server[] = [];
+after(() => Promise.all(servers.filter((s) => s.listening).map((s) => close(s))));
 
 function startChecker(endpoints: Endpoint[], options: HealthCheckOptions): HealthChecker {
   const checker = new HealthChecker(endpoints, { ...FAST, ...options });
@@ -56,6 +59,7 @@ function waitForState(checker: HealthChecker, id: string, healthy: boolean): Pro
 }
 
 async function listen(server: net.Server, port = 0): Promise<number> {
+  servers.push(server);
   server.listen(port, '127.0.0.1');
   await once(server, 'listening');
   return (server.address() as net.AddressInfo).port;
