@@ -124,6 +124,7 @@ export async function startController(
       ...overrides,
     });
     server.addService(controller);
+    server.addService(store.certificateExpiryMetrics());
     // Kubernetes is the source of truth here: the admin API reads, explains and purges, but never writes.
     if (server.admin !== undefined)
       registerAdminApi(server.admin, store, { token: undefined, cacheChannel: server });

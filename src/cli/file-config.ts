@@ -57,6 +57,7 @@ class FileConfigService implements BackgroundService {
 export function addFileConfig(server: Server, settings: ServeSettings, logger: Logger): void {
   const store = new ConfigStore(server, logger);
   server.addService(new FileConfigService(settings.files, store, logger));
+  server.addService(store.certificateExpiryMetrics());
   server.addReadinessGate('routing table programmed in every worker', () => store.isProgrammed());
   if (server.admin !== undefined)
     registerAdminApi(server.admin, store, { token: settings.adminToken, cacheChannel: server });

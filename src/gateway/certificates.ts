@@ -4,6 +4,7 @@ import { routeIdOf, sortRoutes } from '../routing/table.ts';
 import {
   CertificateStore,
   type CertificateEntry,
+  type CertificateExpiry,
   type CertificateEntryCache,
   type CertificateSpec,
   type PemKeyPair,
@@ -20,6 +21,8 @@ export interface CompiledCertificates {
   readonly store: CertificateStore;
   /** Unusable certificates (bad PEM, key mismatch, expired) and hostname conflicts, per Route. */
   readonly errors: FieldError[];
+  /** When each usable certificate expires, by Route (`namespace/name`) and origin. */
+  readonly expiries: Array<CertificateExpiry & { readonly route: string }>;
 }
 
 /**
@@ -74,6 +77,7 @@ export function compileCertificates(
   const hosts = new Map<string, CertificateEntry>();
   const owners = new Map<string, string>();
   const errors: FieldError[] = [];
+  const expiries: CompiledCertificates['expiries'] = [];
   let fallback: CertificateEntry | undefined;
   let fallbackOwner: string | undefined;
   for (const route of sortRoutes(routes.filter((r) => r.spec.tls !== undefined))) {
@@ -93,6 +97,7 @@ export function compileCertificates(
       });
       continue;
     }
+    for (const expiry of entry.expiries) expiries.push({ route: id, ...expiry });
     const names = route.spec.hostnames ?? [];
     if (names.length === 0) {
       if (fallback === undefined) {
@@ -118,7 +123,7 @@ export function compileCertificates(
     });
   }
   cache.seal();
-  return { store: new CertificateStore(hosts, fallback), errors };
+  return { store: new CertificateStore(hosts, fallback), errors, expiries };
 }
 
 function conflict(object: string, path: string, message: string): FieldError {

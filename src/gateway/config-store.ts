@@ -1,12 +1,13 @@
-import type { MessageChannel } from '../server/service.ts';
+import type { BackgroundService, MessageChannel } from '../server/service.ts';
 import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { isDeepStrictEqual } from 'node:util';
 import type { FieldError } from '../errors.ts';
 import type { Logger } from '../observability/index.ts';
+import type { Gauge, Labelled } from '../observability/metric-set.ts';
 import { validateObjects, type Backend, type PorticoObject, type Route } from '../routing/index.ts';
 import { CertificateEntryCache, sharedTicketKeys } from '../tls/index.ts';
-import { compileCertificates, routeTlsFileKeys } from './certificates.ts';
+import { compileCertificates, routeTlsFileKeys, type CompiledCertificates } from './certificates.ts';
 import { HealthMonitor } from './health-monitor.ts';
 import { dnsNamesOf } from './runtime.ts';
 import { DnsDiscovery, sameAddresses, type DnsDiscoveryOptions, type Endpoint } from '../lb/index.ts';
@@ -77,6 +78,8 @@ export class ConfigStore {
   readonly health: HealthMonitor;
   /** Checked certificates, kept across versions so unchanged ones are not parsed again. */
   readonly #certificates = new CertificateEntryCache(sharedTicketKeys());
+  #expiries: CompiledCertificates['expiries'] = [];
+  #expiryGauge: Labelled<Gauge> | undefined;
 
   /** Keeps the DNS names of static endpoints resolved; see `dnsNamesOf`. */
   readonly #dns: DnsDiscovery;
@@ -225,7 +228,10 @@ export class ConfigStore {
     const { files, errors: fileErrors } = await loadReferencedFiles(result.routes, result.backends);
     addSecretFiles(result.routes, result.backends, this.#secrets, files, fileErrors);
     // The same check every worker makes, so a Route whose certificate cannot be served says why.
-    fileErrors.push(...compileCertificates(result.routes, files, this.#certificates).errors);
+    const certificates = compileCertificates(result.routes, files, this.#certificates);
+    fileErrors.push(...certificates.errors);
+    this.#expiries = certificates.expiries;
+    this.#showExpiries();
     const names = dnsNamesOf(result.backends);
     // New names are looked up before this version goes out, so it carries their addresses.
     if (this.#serving) await this.#dns.track(names);
@@ -262,6 +268,32 @@ export class ConfigStore {
     this.#broadcast('delta');
     this.health.update(this.#current);
     return report;
+  }
+
+  /**
+   * A primary service that, once started, reports each Route certificate's expiry on the process's
+   * `certificateNotAfter` gauge: one cell per Route and origin, replaced with every version.
+   */
+  certificateExpiryMetrics(): BackgroundService {
+    return {
+      kind: 'background',
+      name: 'certificate-expiry-metrics',
+      runsIn: 'primary',
+      start: (context) => {
+        this.#expiryGauge = context.metrics.certificateNotAfter;
+        this.#showExpiries();
+        return Promise.resolve();
+      },
+      stop: () => Promise.resolve(),
+    };
+  }
+
+  #showExpiries(): void {
+    const gauge = this.#expiryGauge;
+    if (gauge === undefined) return;
+    gauge.cells.clear();
+    for (const { route, origin, notAfterMs } of this.#expiries)
+      gauge.labels(`Route ${route}: ${origin}`).set(notAfterMs / 1000);
   }
 
   /**

@@ -97,6 +97,12 @@ export class ProxyMetrics {
     'Routing table version each worker serves',
     'worker',
   );
+  /** Set by the primary's ConfigStore only, so the sum over processes is its value. */
+  readonly certificateNotAfter: Labelled<Gauge> = this.set.labelledGauge(
+    'portico_tls_certificate_not_after_seconds',
+    "When each Route's serving certificate expires (notAfter, Unix seconds), by Route and the Secret or file it came from",
+    'certificate',
+  );
   readonly routingTableCompile: Histogram = this.set.histogram(
     'portico_routing_table_compile_seconds',
     'Time a worker took to compile and swap a routing table',

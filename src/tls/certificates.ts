@@ -9,10 +9,11 @@ export interface PemKeyPair {
 
 /**
  * Checks a serving certificate before anything uses it: the leaf parses, the key parses and belongs to
- * it, and it is valid now. Throws a PorticoError `INVALID_CONFIG` whose message names `origin` (the
- * Secret or files it came from) and says exactly what is wrong.
+ * it, and it is valid now. Returns the leaf's notAfter (ms since the epoch). Throws a PorticoError
+ * `INVALID_CONFIG` whose message names `origin` (the Secret or files it came from) and says exactly
+ * what is wrong.
  */
-export function checkServerCertificate(pair: PemKeyPair, origin: string, now = Date.now()): void {
+export function checkServerCertificate(pair: PemKeyPair, origin: string, now = Date.now()): number {
   let leaf: X509Certificate;
   try {
     leaf = new (process.getBuiltinModule('node:crypto').X509Certificate)(pair.cert);
@@ -39,6 +40,7 @@ export function checkServerCertificate(pair: PemKeyPair, origin: string, now = D
       'INVALID_CONFIG',
       `${origin}: the certificate is not valid before ${notBefore.toISOString()}`,
     );
+  return notAfter.getTime();
 }
 
 /** Checks a PEM CA bundle for client-certificate validation; returns it unchanged. */

@@ -31,6 +31,14 @@ export interface CertificateEntry {
   readonly clientValidation: ClientValidation | undefined;
   /** Hash of the PEM material; a change means a rotation. */
   readonly digest: string;
+  /** Each certificate's notAfter (ms since the epoch), by the origin its pair came from. */
+  readonly expiries: readonly CertificateExpiry[];
+}
+
+export interface CertificateExpiry {
+  /** The Secret or file the certificate came from (its spec's key when the pair names none). */
+  readonly origin: string;
+  readonly notAfterMs: number;
 }
 
 /**
@@ -120,7 +128,10 @@ export class CertificateEntryCache {
     if (entry === undefined) {
       if (spec.pairs.length === 0)
         throw new InvalidArgumentError('pairs', `${spec.key}: no certificate given`);
-      for (const pair of spec.pairs) checkServerCertificate(pair, pair.origin ?? spec.key);
+      const expiries = spec.pairs.map((pair) => {
+        const origin = pair.origin ?? spec.key;
+        return { origin, notAfterMs: checkServerCertificate(pair, origin) };
+      });
       if (spec.clientValidation !== undefined)
         checkCaBundle(spec.clientValidation.ca, `${spec.key} client CA`);
       // node:tls loads with the first certificate, not at import: a plaintext worker never needs it.
@@ -138,7 +149,13 @@ export class CertificateEntryCache {
           .digest('hex')
           .slice(0, 32),
       });
-      entry = Object.freeze({ key: spec.key, context, clientValidation: spec.clientValidation, digest });
+      entry = Object.freeze({
+        key: spec.key,
+        context,
+        clientValidation: spec.clientValidation,
+        digest,
+        expiries: Object.freeze(expiries),
+      });
     }
     this.#current.set(cacheKey, entry);
     return entry;

@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type TLSSocket } from 'node:tls';
 import { createPki } from '../helpers/certs.ts';
-import { closedPort, startOrigin } from '../helpers/servers.ts';
+import { X509Certificate } from 'node:crypto';
+import { closedPort, get, startOrigin } from '../helpers/servers.ts';
 import { backendYaml, startPortico } from '../helpers/portico.ts';
 
 /** One handshake; resolves with whether it resumed and a ticket for the next (or the one given). */
@@ -30,7 +31,7 @@ function handshake(
   });
 }
 
-test('sessions resume on whichever worker the next connection lands', async () => {
+test('sessions resume on whichever worker the next connection lands; the expiry metric counts once', async () => {
   const pki = createPki();
   const leaf = pki.issue('resume.test', ['resume.test']);
   const origin = await startOrigin((_req, res) => res.end('ok'));
@@ -60,6 +61,15 @@ ${backendYaml('origin', [origin.address])}`,
       if ((await handshake(tlsPort, pki.caCert, first.session)).reused) resumed++;
     }
     assert.equal(resumed, attempts, `${resumed} of ${attempts} handshakes resumed`);
+
+    // The primary reports the certificate's expiry once, however many workers serve it.
+    const metrics = (await get(`http://127.0.0.1:${portico.admin}/metrics`)).body.toString();
+    const line = metrics.split('\n').find((l) => l.startsWith('portico_tls_certificate_not_after_seconds{'));
+    assert.equal(
+      line,
+      `portico_tls_certificate_not_after_seconds{certificate="Route default/resume: ${leaf.certFile}"} ` +
+        String(new X509Certificate(leaf.cert).validToDate.getTime() / 1000),
+    );
   } finally {
     await portico.stop();
     await origin.close();
