@@ -167,9 +167,13 @@ describe('portico serve: health checks and ejection', () => {
     const portico = await startPortico(
       {
         'config.yaml':
+          // A retry budget for every client at once: a request that picks the dead endpoint before
+          // its ejection is retried whatever the others do (the default, 3 concurrent retries, can
+          // refuse some of eight clients' retries in that burst: a 502 that is the budget's, not the kill's).
           backendYaml(
             'three',
             origins.map((o) => o.address),
+            '  retryBudget: { percent: 100, minRetryConcurrency: 8 }\n',
           ) + routeYaml('three'),
       },
       { workers: 1 },
@@ -232,6 +236,7 @@ describe('portico serve: health checks and ejection', () => {
         }),
       );
       assert.equal(failedBefore, 0);
+      assert.equal(budgetRefusals, 0);
       assert.ok(failedAfterKill <= inFlight, `${failedAfterKill} failed > ${inFlight} in flight`);
       assert.ok(ejectedAfterMs < 1_000, `ejected after ${ejectedAfterMs} ms`);
       assert.equal(victim.requests, victimRequests);
