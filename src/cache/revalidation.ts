@@ -2,7 +2,7 @@
  * Conditional revalidation (RFC 9111 §4.3): the validators to send, and how a 304 refreshes the
  * stored response without its body being sent again.
  */
-import { connectionTokens, HOP_BY_HOP_HEADERS } from '../http.ts';
+import { connectionTokens, HOP_BY_HOP_HEADERS, withoutFields } from '../http.ts';
 import { parseHttpDate } from './cache-control.ts';
 import { firstHeaderValue, headerValue, type HeaderMap } from './types.ts';
 
@@ -19,12 +19,10 @@ const NOT_UPDATED_BY_304: ReadonlySet<string> = new Set([
 /** A copy of `headers` without hop-by-hop fields, including those listed in `Connection`. */
 export function stripHopByHop(headers: HeaderMap): HeaderMap {
   const listed = connectionTokens(headers.connection);
-  const out: HeaderMap = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP_HEADERS.has(name) || listed?.has(name) === true) continue;
-    out[name] = value;
-  }
-  return out;
+  return withoutFields(
+    headers,
+    (name, value) => value === undefined || HOP_BY_HOP_HEADERS.has(name) || listed?.has(name) === true,
+  );
 }
 
 /**

@@ -5,7 +5,7 @@
  * with Content-Length, are protocol errors (502) and the connection is closed.
  */
 import { PorticoError } from '../errors.ts';
-import { connectionTokens } from '../http.ts';
+import { connectionTokens, withoutFields } from '../http.ts';
 import {
   CHUNKED,
   contentLength,
@@ -66,9 +66,9 @@ export class ResponseParser extends MessageParser {
     const code = Number(status[2]);
     // Never stored rather than deleted afterwards: a delete leaves V8 a slow dictionary object.
     const hop: Fields = {};
-    const headers = lineEnd === -1 ? {} : this.parseFields(text.slice(lineEnd + 2), undefined, hop);
+    const fields = lineEnd === -1 ? {} : this.parseFields(text.slice(lineEnd + 2), undefined, hop);
     const listed = connectionTokens(hop.connection);
-    if (listed !== undefined) for (const name of listed) delete headers[name];
+    const headers = listed === undefined ? fields : withoutFields(fields, (name) => listed.has(name));
     if (code < 200) {
       if (code === 101) throw this.error('101 Switching Protocols to a request that asked for no upgrade');
       this.#sink.onHead(code, headers);
