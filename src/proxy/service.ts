@@ -23,7 +23,10 @@ export interface DownstreamLimits {
   maxHeaderBytes: number;
   /** Request target length; longer → 414. Default 8 192. */
   maxUrlBytes: number;
-  /** Time allowed to receive the whole header section; slower → 408 and close. Default 30 000 ms. */
+  /**
+   * Time allowed to receive the whole header section; slower → 408 and close. On a TLS listener it
+   * also bounds the handshake (a client that never finishes one is dropped). Default 30 000 ms.
+   */
   headersTimeoutMs: number;
   /** Time allowed to receive the whole request, body included. Default 300 000 ms. */
   requestTimeoutMs: number;
@@ -282,6 +285,8 @@ export class HttpProxyService<CTX> implements ListeningService {
       SNICallback: serving.SNICallback,
       ticketKeys: this.#ticketKeys,
       settings: this.#h2Settings(),
+      // node's default is 120 s; a handshake is part of getting a request's head, as in nginx.
+      handshakeTimeout: this.#limits.headersTimeoutMs,
     });
     server.on('request', handle as unknown as (...args: unknown[]) => void);
     const http1 = this.#h1Server(handle, context);

@@ -1,8 +1,17 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { connect } from 'node:net';
-import { HttpPeer } from '../../src/index.ts';
-import { startOrigin, startProxy, rawExchange, type Origin, type TestProxy } from '../helpers/servers.ts';
+import { CertificateEntryCache, CertificateStore, HttpPeer, sharedTicketKeys } from '../../src/index.ts';
+import { createPki } from '../helpers/certs.ts';
+import {
+  closedPort,
+  startOrigin,
+  startProxy,
+  rawExchange,
+  type Origin,
+  type TestProxy,
+} from '../helpers/servers.ts';
 
 describe('malformed and abusive requests', () => {
   let origin: Origin;
@@ -90,4 +99,35 @@ describe('malformed and abusive requests', () => {
     assert.match(response, /^HTTP\/1\.1 200 /);
     assert.match(response, /origin$/);
   });
+});
+
+test('a TLS connection that never finishes its handshake is dropped at the headers timeout', async () => {
+  const pki = createPki();
+  const { cert, key } = pki.issue('limits.test', ['limits.test']);
+  const entry = new CertificateEntryCache(sharedTicketKeys()).entry({
+    key: 'limits',
+    pairs: [{ cert, key }],
+  });
+  const store = new CertificateStore(new Map(), entry);
+  const port = await closedPort();
+  const proxy = await startProxy(
+    { upstreamPeer: () => new HttpPeer({ address: '127.0.0.1:9' }) },
+    {
+      listen: [],
+      tls: { listen: [`127.0.0.1:${port}`], certificates: () => store },
+      limits: { headersTimeoutMs: 300 },
+    },
+  );
+  const socket = connect(port, '127.0.0.1');
+  try {
+    await once(socket, 'connect');
+    const opened = Date.now();
+    // A TCP connection and not one byte of ClientHello: node alone would hold it for 120 s.
+    await once(socket, 'close', { signal: AbortSignal.timeout(5_000) });
+    const held = Date.now() - opened;
+    assert.ok(held >= 250 && held < 3_000, `closed after ${held} ms`);
+  } finally {
+    socket.destroy();
+    await proxy.stop();
+  }
 });
