@@ -94,8 +94,11 @@ export class ResponseHeader {
   }
 }
 
-/** A `TE` value that accepts trailers, e.g. `trailers` or `gzip, trailers`. */
-const TE_TRAILERS = /(?:^|,)\s*trailers\s*(?:[,;]|$)/i;
+/**
+ * A `TE` value that accepts trailers, e.g. `trailers` or `gzip;q=0.5, trailers`. RFC 9110 §10.1.4:
+ * `trailers` is a bare keyword (a weight belongs to transfer codings), so `trailers;q=…` is not it.
+ */
+const TE_TRAILERS = /(?:^|,)[ \t]*trailers[ \t]*(?:,|$)/i;
 
 export interface ForwardingInfo {
   clientAddress: string;

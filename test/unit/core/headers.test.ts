@@ -93,6 +93,22 @@ test('forwardRequestHeaders: the table of what is dropped, kept and added', () =
       ],
     },
     {
+      name: 'a TE of trailers with parameters is not trailers (RFC 9110 §10.1.4), so no TE goes on',
+      raw: ['Host', 'h', 'TE', 'trailers;q=0.5'],
+      expect: [
+        'Host',
+        'h',
+        'x-forwarded-for',
+        '10.0.0.1',
+        'x-forwarded-proto',
+        'https',
+        'x-forwarded-host',
+        'h',
+        'via',
+        '1.1 portico',
+      ],
+    },
+    {
       name: 'existing chain is appended to; proto and host from a previous hop are kept',
       raw: [
         'Host',
