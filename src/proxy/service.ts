@@ -30,7 +30,10 @@ export interface DownstreamLimits {
   headersTimeoutMs: number;
   /** Time allowed to receive the whole request, body included. Default 300 000 ms. */
   requestTimeoutMs: number;
-  /** Idle keep-alive connections close after this. Default 75 000 ms (nginx's default). */
+  /**
+   * Idle keep-alive connections close after this; an HTTP/2 connection silent this long gets a
+   * GOAWAY (its open streams finish). Default 75 000 ms (nginx's default).
+   */
   keepAliveTimeoutMs: number;
   /**
    * A WebSocket (or other upgraded) tunnel with no byte either way for this long is closed on both sides.
@@ -318,6 +321,9 @@ export class HttpProxyService<CTX> implements ListeningService {
   #trackSessions(server: Http2Server | Http2SecureServer): void {
     server.on('session', (session: ServerHttp2Session) => {
       if (this.#draining) session.close();
+      // As an idle HTTP/1.1 connection's keep-alive timeout (nginx's keepalive_timeout for HTTP/2):
+      // a session silent this long gets a GOAWAY; streams still open finish, no new ones start.
+      session.setTimeout(this.#limits.keepAliveTimeoutMs, () => session.close());
       this.#h2Sessions.add(session);
       session.once('close', () => this.#h2Sessions.delete(session));
     });

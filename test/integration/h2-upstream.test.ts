@@ -237,6 +237,28 @@ describe('HTTP/2 upstreams', () => {
     }
   });
 
+  test('h2c: a session silent for the keep-alive timeout gets a GOAWAY and closes', async () => {
+    const origin = await startH2Origin((_req, res) => res.end('ok'));
+    const proxy = await startProxy(
+      { upstreamPeer: () => h2cPeer(origin) },
+      { h2c: true, limits: { keepAliveTimeoutMs: 300 } },
+    );
+    const session = h2connect(proxy.url);
+    try {
+      const stream = session.request({ ':path': '/' });
+      stream.resume();
+      await once(stream, 'end');
+      const idleFrom = Date.now();
+      await once(session, 'goaway', { signal: AbortSignal.timeout(5_000) });
+      const idle = Date.now() - idleFrom;
+      assert.ok(idle >= 250 && idle < 3_000, `GOAWAY after ${idle} ms of silence`);
+    } finally {
+      session.destroy();
+      await proxy.stop();
+      await origin.close();
+    }
+  });
+
   test('h2c: a request body is uploaded, from HTTP/1.1 and from h2c clients', async () => {
     const origin = await startH2Origin((req, res) => {
       const hash = createHash('sha256');
