@@ -80,8 +80,6 @@ export interface HttpProxyServiceOptions {
 type Listener = H1Server | Http2SecureServer;
 type RequestListener = (req: DownstreamRequest, res: DownstreamResponse) => void;
 
-/** The client's first bytes on an HTTP/2 prior-knowledge connection (RFC 9113 §3.4); no HTTP/1 method starts so. */
-
 /** During a drain, a keep-alive connection idle this long is closed; busier ones close after their next response. */
 const IDLE_HOLD_OFF_MS = 1_000;
 
