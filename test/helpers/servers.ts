@@ -118,6 +118,22 @@ export function rawExchange(port: number, payload: string, timeoutMs = 3_000): P
   });
 }
 
+/**
+ * Opens a connection to `port`, sends nothing, and resolves with how long the server held it open
+ * before closing it; rejects once `limitMs` pass with the connection still open.
+ */
+export async function msUntilSilentConnectionClosed(port: number, limitMs: number): Promise<number> {
+  const socket = connect(port, '127.0.0.1');
+  try {
+    await once(socket, 'connect');
+    const opened = Date.now();
+    await once(socket, 'close', { signal: AbortSignal.timeout(limitMs) });
+    return Date.now() - opened;
+  } finally {
+    socket.destroy();
+  }
+}
+
 /** A port that nothing listens on (bound then released). */
 export async function closedPort(): Promise<number> {
   const server = createNetServer();

@@ -1,11 +1,11 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { connect } from 'node:net';
 import { CertificateEntryCache, CertificateStore, HttpPeer, sharedTicketKeys } from '../../src/index.ts';
 import { createPki } from '../helpers/certs.ts';
 import {
   closedPort,
+  msUntilSilentConnectionClosed,
   startOrigin,
   startProxy,
   rawExchange,
@@ -118,16 +118,11 @@ test('a TLS connection that never finishes its handshake is dropped at the heade
       limits: { headersTimeoutMs: 300 },
     },
   );
-  const socket = connect(port, '127.0.0.1');
   try {
-    await once(socket, 'connect');
-    const opened = Date.now();
     // A TCP connection and not one byte of ClientHello: node alone would hold it for 120 s.
-    await once(socket, 'close', { signal: AbortSignal.timeout(5_000) });
-    const held = Date.now() - opened;
+    const held = await msUntilSilentConnectionClosed(port, 5_000);
     assert.ok(held >= 250 && held < 3_000, `closed after ${held} ms`);
   } finally {
-    socket.destroy();
     await proxy.stop();
   }
 });

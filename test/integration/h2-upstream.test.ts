@@ -3,7 +3,7 @@
  * HTTP/1.1 and h2c clients. The origin counts its sessions and the streams open on each, so
  * multiplexing, the per-session stream cap and idle-session closing are observed, not inferred.
  */
-import { test, describe, before } from 'node:test';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -23,7 +23,7 @@ import { request as httpRequest, type IncomingHttpHeaders as Http1Headers } from
 import { connect, type AddressInfo } from 'node:net';
 import { HttpPeer, type HttpPeerOptions } from '../../src/index.ts';
 import { createPki, type TestPki } from '../helpers/certs.ts';
-import { startProxy, get } from '../helpers/servers.ts';
+import { msUntilSilentConnectionClosed, startProxy, get, type TestProxy } from '../helpers/servers.ts';
 
 type H2Handler = (req: Http2ServerRequest, res: Http2ServerResponse) => void;
 
@@ -199,64 +199,60 @@ describe('HTTP/2 upstreams', () => {
     }
   });
 
-  test('h2c listener: a silent connection closes at the keep-alive timeout; a split preface still gets HTTP/2', async () => {
-    const origin = await startH2Origin((_req, res) => res.end('ok'));
-    const proxy = await startProxy(
-      { upstreamPeer: () => h2cPeer(origin) },
-      { h2c: true, limits: { keepAliveTimeoutMs: 300 } },
-    );
-    try {
-      const silent = connect(proxy.port, '127.0.0.1');
-      await once(silent, 'connect');
-      const opened = Date.now();
-      try {
-        await once(silent, 'close', { signal: AbortSignal.timeout(3_000) });
-      } finally {
-        silent.destroy();
-      }
-      const held = Date.now() - opened;
+  describe('an h2c listener with a 300 ms keep-alive timeout', () => {
+    let origin: H2Origin;
+    let proxy: TestProxy;
+
+    before(async () => {
+      origin = await startH2Origin((_req, res) => res.end('ok'));
+      proxy = await startProxy(
+        { upstreamPeer: () => h2cPeer(origin) },
+        { h2c: true, limits: { keepAliveTimeoutMs: 300 } },
+      );
+    });
+
+    after(async () => {
+      await proxy.stop();
+      await origin.close();
+    });
+
+    test('a silent connection closes at the keep-alive timeout; a split preface still gets HTTP/2', async () => {
+      const held = await msUntilSilentConnectionClosed(proxy.port, 3_000);
       assert.ok(held >= 250 && held < 3_000, `closed after ${held} ms`);
 
       const split = connect(proxy.port, '127.0.0.1');
-      await once(split, 'connect');
-      split.write('PR');
-      await new Promise((r) => setTimeout(r, 50));
-      // The rest of the client preface, then an empty SETTINGS frame.
-      split.write(
-        Buffer.concat([
-          Buffer.from('I * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
-          Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
-        ]),
-      );
-      const [frame] = (await once(split, 'data', { signal: AbortSignal.timeout(3_000) })) as [Buffer];
-      assert.equal(frame[3], 4, 'the server answers with an HTTP/2 SETTINGS frame');
-      split.destroy();
-    } finally {
-      await proxy.stop();
-      await origin.close();
-    }
-  });
+      try {
+        await once(split, 'connect');
+        split.write('PR');
+        await new Promise((r) => setTimeout(r, 50));
+        // The rest of the client preface, then an empty SETTINGS frame.
+        split.write(
+          Buffer.concat([
+            Buffer.from('I * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+            Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
+          ]),
+        );
+        const [frame] = (await once(split, 'data', { signal: AbortSignal.timeout(3_000) })) as [Buffer];
+        assert.equal(frame[3], 4, 'the server answers with an HTTP/2 SETTINGS frame');
+      } finally {
+        split.destroy();
+      }
+    });
 
-  test('h2c: a session silent for the keep-alive timeout gets a GOAWAY and closes', async () => {
-    const origin = await startH2Origin((_req, res) => res.end('ok'));
-    const proxy = await startProxy(
-      { upstreamPeer: () => h2cPeer(origin) },
-      { h2c: true, limits: { keepAliveTimeoutMs: 300 } },
-    );
-    const session = h2connect(proxy.url);
-    try {
-      const stream = session.request({ ':path': '/' });
-      stream.resume();
-      await once(stream, 'end');
-      const idleFrom = Date.now();
-      await once(session, 'goaway', { signal: AbortSignal.timeout(5_000) });
-      const idle = Date.now() - idleFrom;
-      assert.ok(idle >= 250 && idle < 3_000, `GOAWAY after ${idle} ms of silence`);
-    } finally {
-      session.destroy();
-      await proxy.stop();
-      await origin.close();
-    }
+    test('a session silent for the keep-alive timeout gets a GOAWAY and closes', async () => {
+      const session = h2connect(proxy.url);
+      try {
+        const stream = session.request({ ':path': '/' });
+        stream.resume();
+        await once(stream, 'end');
+        const idleFrom = Date.now();
+        await once(session, 'goaway', { signal: AbortSignal.timeout(5_000) });
+        const idle = Date.now() - idleFrom;
+        assert.ok(idle >= 250 && idle < 3_000, `GOAWAY after ${idle} ms of silence`);
+      } finally {
+        session.destroy();
+      }
+    });
   });
 
   test('h2c: a request body is uploaded, from HTTP/1.1 and from h2c clients', async () => {
