@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ORIGIN_PORT, pinned, requireTool, startOrigin, stop, waitForPort, wrk } from './run.ts';
+import { ORIGIN_PORT, pinned, requireTool, startOrigin, stop, waitForPort, warmUp, wrk } from './run.ts';
 
 const { values: args } = parseArgs({
   strict: false,
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
   try {
     await waitForPort(ORIGIN_PORT);
     await waitForPort(PORT);
-    wrk(PORT, 3); // warm-up: JIT, upstream pool
+    warmUp(PORT);
     proxy.kill('SIGUSR2');
     const result = wrk(PORT, DURATION);
     proxy.kill('SIGUSR2');

@@ -22,6 +22,7 @@ import {
   rssMb,
   stop,
   waitForPort,
+  warmUp,
   wrk,
 } from './run.ts';
 
@@ -82,7 +83,7 @@ async function hitPath(): Promise<void> {
       try {
         await waitForPort(port);
         await get(`http://127.0.0.1:${port}/hot`); // fill
-        wrk(port, 2, [], 50);
+        warmUp(port, [], 50);
         const r = wrk(port, DURATION, [], 50);
         samples[name]!.push(r.rps);
         console.error(

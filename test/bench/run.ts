@@ -206,6 +206,24 @@ export function wrkConcurrently(
   );
 }
 
+/**
+ * Warms a server up for a measurement: three 1-second wrk runs, not one long one. Each run ends by
+ * closing its connections with requests in flight, and a JIT only reaches its steady state once it
+ * has seen that too: after a single warm-up run, the first connection closes and the first aborted
+ * requests deoptimised the hot request path (the parser, the dispatch, the response writer, node's
+ * stream and timer internals — 18 deopts), and the measured run began with ~300 ms of interpreted,
+ * recompiling code whose 3-8 ms loop gaps set a 5 s run's p99 (2.8-3.6 ms, where the same run after
+ * two more cycles gives 1.2-1.3 ms). After the second cycle no deopt follows. nginx gets the same.
+ */
+export function warmUp(
+  port: number,
+  headers: string[] = [],
+  connections = CONNECTIONS,
+  scheme: 'http' | 'https' = 'http',
+): void {
+  for (let run = 0; run < 3; run++) wrk(port, 1, headers, connections, scheme);
+}
+
 function wrkArgs(
   port: number,
   seconds: number,
@@ -274,7 +292,7 @@ async function measure(candidate: Candidate, round: number, port: number): Promi
       const worker = childPids(running.process.pid!)[0];
       if (worker !== undefined) idleRssMb = rssMb(worker);
     }
-    wrk(port, 2); // warm-up: JIT, pools
+    warmUp(port);
     const before = running.adminPort
       ? [
           await metric(running.adminPort, 'portico_upstream_connections_total'),

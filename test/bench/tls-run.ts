@@ -22,6 +22,7 @@ import {
   startOrigin,
   stop,
   waitForPort,
+  warmUp,
   wrk,
   type WrkResult,
 } from './run.ts';
@@ -69,7 +70,7 @@ async function measure(proxy: Proxy, port: number, cert: { certFile: string; key
   const child = start(proxy, port, cert);
   try {
     await waitForPort(port);
-    wrk(port, 2, [], CONNECTIONS, 'https'); // warm-up: JIT, upstream pool
+    warmUp(port, [], CONNECTIONS, 'https');
     return {
       handshakes: wrk(port, DURATION, ['Connection: close'], CONNECTIONS, 'https'),
       keepalive: wrk(port, DURATION, [], CONNECTIONS, 'https'),
