@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
+import { WAIT_FOR_CRDS_ESTABLISHED } from '../helpers/kubectl.ts';
 import { renderConfigDoc } from './gen-config-doc.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -330,13 +331,7 @@ describe('kube-apiserver validates the manifests (kubectl apply --dry-run=server
     const file = join(work, 'namespace-and-crds.yaml');
     await writeFile(file, first.map((o) => JSON.stringify(o)).join('\n---\n'));
     await kubectl('apply', '--validate=strict', '-f', file);
-    await kubectl(
-      'wait',
-      '--for=condition=Established',
-      '--timeout=30s',
-      'crd/routes.portico.dev',
-      'crd/backends.portico.dev',
-    );
+    await kubectl(...WAIT_FOR_CRDS_ESTABLISHED);
   });
 
   test('every object of manifests/install.yaml passes server-side dry-run', async () => {

@@ -125,7 +125,9 @@ helm install "$RELEASE" "$ROOT/charts/portico" \
 
 log "waiting for the DaemonSet"
 kubectl -n "$NAMESPACE" rollout status "daemonset/$RELEASE" --timeout=180s
-kubectl wait --for=condition=Established --timeout=60s crd/routes.portico.dev crd/backends.portico.dev
+# A JSONPath wait: a condition wait fails at once on a CRD without conditions yet (kubernetes#66439).
+kubectl wait --for='jsonpath={.status.conditions[?(@.type=="Established")].status}=True' --timeout=60s \
+  crd/routes.portico.dev crd/backends.portico.dev
 
 PROXY="http://127.0.0.1:$HOST_PORT"
 log "waiting for $PROXY"

@@ -13,6 +13,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { WAIT_FOR_CRDS_ESTABLISHED } from '../helpers/kubectl.ts';
 import { kubectlFor, until, type Kubectl } from './cluster.ts';
 import { localOrigins } from './origins.ts';
 import { e2eSuite } from './suite.ts';
@@ -45,13 +46,7 @@ async function freePort(): Promise<number> {
 
 async function applyCrds(kubectl: Kubectl): Promise<void> {
   await kubectl(['apply', '-f', join(ROOT, 'crds')]);
-  await kubectl([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=30s',
-    'crd/routes.portico.dev',
-    'crd/backends.portico.dev',
-  ]);
+  await kubectl([...WAIT_FOR_CRDS_ESTABLISHED]);
 }
 
 function startController(kubeconfig: string, listen: number, admin: number): ChildProcess {

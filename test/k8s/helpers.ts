@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startController, type RunningController } from '../../src/cli/controller.ts';
 import type { ControllerOptions } from '../../src/controller/index.ts';
+import { WAIT_FOR_CRDS_ESTABLISHED } from '../helpers/kubectl.ts';
 import { eventually } from '../helpers/process.ts';
 import { get, type SimpleResponse } from '../helpers/servers.ts';
 
@@ -109,13 +110,7 @@ export function applyCrds(cp: ControlPlane): void {
     .filter((f) => f.endsWith('.yaml'))
     .map((f) => readFileSync(join(ROOT, 'crds', f), 'utf8'));
   cp.apply(docs.join('---\n'));
-  cp.kubectl([
-    'wait',
-    '--for=condition=Established',
-    '--timeout=30s',
-    'crd/routes.portico.dev',
-    'crd/backends.portico.dev',
-  ]);
+  cp.kubectl([...WAIT_FOR_CRDS_ESTABLISHED]);
 }
 
 export interface TestController extends RunningController {
