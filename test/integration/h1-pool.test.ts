@@ -101,6 +101,32 @@ describe('HTTP/1.1 upstream client', () => {
       },
     ));
 
+  test('body slices a filter keeps are never read over, small (copied) or large (views)', async () => {
+    // Small bodies, each response in one read, then large ones that go out as views of the read memory.
+    for (const size of [24, 6000]) {
+      const bodyOf = (i: number): string => `${i}:`.padEnd(size, String.fromCharCode(97 + (i % 26)));
+      const kept: Buffer[] = [];
+      await exchange(
+        (_head, socket, i) => socket.write(ok(bodyOf(i))),
+        async (proxy, upstream) => {
+          for (let i = 0; i < 150; i++) await get(proxy.url);
+          assert.equal(upstream.connections, 1);
+        },
+        {},
+        {
+          responseBodyFilter: (_session, chunk) => {
+            if (chunk.length > 0) kept.push(chunk);
+            return chunk;
+          },
+        },
+      );
+      assert.equal(
+        Buffer.concat(kept).toString('latin1'),
+        Array.from({ length: 150 }, (_, i) => bodyOf(i)).join(''),
+      );
+    }
+  });
+
   test('Connection: close, HTTP/1.0 and close-delimited bodies are not reused; bodies arrive whole', () => {
     const answers = [
       ok('closing', 'Connection: close\r\n'),
