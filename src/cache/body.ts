@@ -38,9 +38,9 @@ export class BodyCollector {
 
   /**
    * The whole body, copied once into memory of its own; `undefined` when it grew too large to store.
-   * Not `Buffer.concat`: a body under 4 KiB would be a slice of node's shared 8 KiB pool, and one
-   * stored slice keeps the whole slab alive — with small bodies, several times the bytes the cache
-   * accounts for.
+   * Not `Buffer.concat`: a small body would be a slice of node's shared buffer pool (64 KiB slabs on
+   * Node 24), and one stored slice keeps the whole slab alive — with small bodies, many times the
+   * bytes the cache accounts for.
    */
   finish(): Buffer | undefined {
     if (this.#state === 'too-large') return undefined;

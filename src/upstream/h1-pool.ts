@@ -492,7 +492,10 @@ const READ_BYTES = 16 * 1024;
 const BULK_READ_BYTES = 64 * 1024;
 /** Read into what is left after a retained slice only while this much is left. */
 const MIN_READ_BYTES = 4 * 1024;
-/** Body slices smaller than this are handed out as copies; the region they were read into stays in use. */
+/**
+ * Body slices smaller than this are handed out as copies (into node's buffer pool, whose slabs the
+ * proxy's own small writes use up within milliseconds under load); the region stays in use.
+ */
 const COPY_OUT_BYTES = MIN_READ_BYTES;
 
 /**
