@@ -83,7 +83,7 @@ async function hitPath(): Promise<void> {
       try {
         await waitForPort(port);
         await get(`http://127.0.0.1:${port}/hot`); // fill
-        warmUp(port, [], 50);
+        warmUp(port, 50);
         const r = wrk(port, DURATION, [], 50);
         samples[name]!.push(r.rps);
         console.error(

@@ -70,7 +70,7 @@ async function measure(proxy: Proxy, port: number, cert: { certFile: string; key
   const child = start(proxy, port, cert);
   try {
     await waitForPort(port);
-    warmUp(port, [], CONNECTIONS, 'https');
+    warmUp(port, CONNECTIONS, 'https');
     return {
       handshakes: wrk(port, DURATION, ['Connection: close'], CONNECTIONS, 'https'),
       keepalive: wrk(port, DURATION, [], CONNECTIONS, 'https'),
