@@ -72,7 +72,7 @@ export class ProxyEngine<CTX> {
     (res as ResponseWithCall)[kCall] = call;
     // `on`, not `once`: the response closes once, and `once` would allocate a wrapper per request.
     res.on('close', onDownstreamClose);
-    call.run().catch((error: unknown) => call.fail(toPorticoError(error, 'HOOK_FAILED')));
+    call.run();
   };
 
   /** The request's headers as they go upstream, before `upstreamRequestFilter`. */
@@ -173,55 +173,102 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
         : headers['transfer-encoding'] !== undefined || (headers['content-length'] ?? '0') !== '0';
   }
 
-  async run(): Promise<void> {
-    const { proxy } = this.engine;
-    const session = this.session;
-    this.ctx = proxy.newCtx ? proxy.newCtx() : (undefined as CTX);
-    if (proxy.earlyRequestFilter) {
-      const r = proxy.earlyRequestFilter(session, this.ctx);
-      if (isPromise(r)) await r;
-    }
-    if (proxy.requestFilter) {
-      let r = proxy.requestFilter(session, this.ctx);
-      if (isPromise(r)) r = await r;
-      if (r === 'responded') return this.finish(undefined);
-    }
-    if (this.engine.caching) {
-      let settings = proxy.requestCacheFilter!(session, this.ctx);
-      if (isPromise(settings)) settings = await settings;
-      if (settings !== undefined) return this.#cached(settings);
-    }
-    await this.attempt();
+  /**
+   * Runs the phases up to the upstream dispatch. Each phase goes on synchronously when its hook answers
+   * synchronously, and through the hook's promise only when it returns one: a proxy of plain hooks
+   * costs no promise, no microtask and no async frame per request.
+   */
+  run(): void {
+    this.#settle(this.#begin);
   }
 
-  async attempt(): Promise<void> {
-    const { proxy, pools } = this.engine;
-    const session = this.session;
-    let peer = proxy.upstreamPeer(session, this.ctx);
-    if (isPromise(peer)) peer = await peer;
+  /** Another attempt (a retry) from `upstreamPeer` on. */
+  #retry(): void {
+    this.#settle(this.#attempt);
+  }
+
+  /** Runs `phase`; a hook failing in it, now or in a promise it returned, fails the request. */
+  #settle(phase: (this: ProxyCall<CTX>) => void | Promise<void>): void {
+    let pending: void | Promise<void>;
+    try {
+      pending = phase.call(this);
+    } catch (error) {
+      return this.#hookFailed(error);
+    }
+    if (isPromise(pending)) pending.catch((error: unknown) => this.#hookFailed(error));
+  }
+
+  #hookFailed(error: unknown): void {
+    this.fail(toPorticoError(error, 'HOOK_FAILED'));
+  }
+
+  #begin(): void | Promise<void> {
+    const { proxy } = this.engine;
+    this.ctx = proxy.newCtx ? proxy.newCtx() : (undefined as CTX);
+    const early = proxy.earlyRequestFilter?.(this.session, this.ctx);
+    return isPromise(early) ? early.then(() => this.#requestPhase()) : this.#requestPhase();
+  }
+
+  #requestPhase(): void | Promise<void> {
+    const { proxy } = this.engine;
+    if (proxy.requestFilter === undefined) return this.#cachePhase();
+    const answer = proxy.requestFilter(this.session, this.ctx);
+    return isPromise(answer)
+      ? answer.then((settled) => this.#afterRequestFilter(settled))
+      : this.#afterRequestFilter(answer);
+  }
+
+  #afterRequestFilter(answer: unknown): void | Promise<void> {
+    if (answer === 'responded') return this.finish(undefined);
+    return this.#cachePhase();
+  }
+
+  #cachePhase(): void | Promise<void> {
+    if (!this.engine.caching) return this.#attempt();
+    const settings = this.engine.proxy.requestCacheFilter!(this.session, this.ctx);
+    return isPromise(settings)
+      ? settings.then((settled) => this.#afterCacheFilter(settled))
+      : this.#afterCacheFilter(settings);
+  }
+
+  #afterCacheFilter(settings: CacheSettings | undefined): void | Promise<void> {
+    return settings === undefined ? this.#attempt() : this.#cached(settings);
+  }
+
+  /** One attempt: `upstreamPeer`, the request's headers, `upstreamRequestFilter`, the dispatch. */
+  #attempt(): void | Promise<void> {
+    const peer = this.engine.proxy.upstreamPeer(this.session, this.ctx);
+    return isPromise(peer) ? peer.then((settled) => this.#toPeer(settled)) : this.#toPeer(peer);
+  }
+
+  #toPeer(peer: unknown): void | Promise<void> {
     if (!(peer instanceof HttpPeer)) {
       throw new PorticoError('HOOK_FAILED', 'upstreamPeer must return an HttpPeer');
     }
     if (this.#finished) return;
+    const { proxy } = this.engine;
+    const session = this.session;
     session.peer = peer;
     const req = session.request;
     const headers = this.engine.forwardHeaders(session, peer);
     const flow = this.cacheFlow;
     if (flow !== undefined && flow.mode === 'fill') flow.prepareFill(headers);
     const upstreamRequest: UpstreamRequest = { method: req.method!, path: req.url!, headers };
-    if (proxy.upstreamRequestFilter) {
-      const r = proxy.upstreamRequestFilter(session, upstreamRequest, this.ctx);
-      if (isPromise(r)) await r;
-    }
+    const filtered = proxy.upstreamRequestFilter?.(session, upstreamRequest, this.ctx);
+    if (isPromise(filtered)) return filtered.then(() => this.#dispatch(peer, upstreamRequest));
+    this.#dispatch(peer, upstreamRequest);
+  }
+
+  #dispatch(peer: HttpPeer, upstreamRequest: UpstreamRequest): void {
     if (this.#finished) return;
     this.#requestStarted = false;
     this.#armAttemptTimer();
-    pools.dispatcherFor(peer).dispatch(
+    this.engine.pools.dispatcherFor(peer).dispatch(
       {
         path: upstreamRequest.path,
         method: upstreamRequest.method,
         headers: upstreamRequest.headers.raw,
-        body: this.#hasBody ? req : null,
+        body: this.#hasBody ? this.session.request : null,
         idempotent: !this.#hasBody && IDEMPOTENT_METHODS.has(upstreamRequest.method),
         blocking: true,
       },
@@ -347,7 +394,7 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     ) {
       session.triedPeers.push(peer);
       session.attempt++;
-      this.attempt().catch((e: unknown) => this.fail(toPorticoError(e, 'HOOK_FAILED')));
+      this.#retry();
       return;
     }
     this.fail(failure);
@@ -361,7 +408,7 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     const session = this.session;
     session.triedPeers.push(session.peer!);
     session.attempt++;
-    this.attempt().catch((e: unknown) => this.fail(toPorticoError(e, 'HOOK_FAILED')));
+    this.#retry();
   }
 
   /** A request opted into a cache: invalidate, serve from the cache, or fill it through the lock. */
@@ -376,7 +423,7 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     const method = info.method;
     if (method !== 'GET' && method !== 'HEAD') {
       flow.mode = SAFE_METHODS.has(method) ? 'pass' : 'invalidate';
-      return this.attempt();
+      return this.#attempt();
     }
     const found = cache.lookup(info, key);
     flow.ttlSeconds = found.status === 'miss' ? 0 : found.ttlSeconds;
@@ -409,7 +456,7 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     if (method === 'HEAD' && flow.entry === undefined) {
       cache.count('miss');
       flow.mode = 'pass';
-      return this.attempt();
+      return this.#attempt();
     }
     return this.#lockAndFill(flow);
   }
@@ -437,7 +484,7 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     }
     cache.count(flow.entry === undefined ? 'miss' : 'revalidation');
     flow.mode = 'fill';
-    return this.attempt();
+    return this.#attempt();
   }
 
   /**
@@ -541,7 +588,7 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     flow.entry = undefined;
     flow.conditional = undefined;
     this.#responseStarted = false;
-    this.attempt().catch((e: unknown) => this.fail(toPorticoError(e, 'HOOK_FAILED')));
+    this.#retry();
   }
 
   /** Sends a stored response downstream: Age, Cache-Status, 304/206/HEAD as the request asks; then `finish`. */

@@ -231,6 +231,66 @@ describe('phases', () => {
     }
   });
 
+  test('hooks that answer with promises: each phase waits for its hook; a rejection becomes a 500', async () => {
+    const origin = await startOrigin((req, res) =>
+      res.end(`upstream ${req.url} ${String(req.headers['x-added'])}`),
+    );
+    const peer = new HttpPeer({ address: origin.address });
+    const later = <T>(value: T): Promise<T> => new Promise((resolve) => setTimeout(resolve, 5, value));
+    const failIn = (session: Session, phase: string): Promise<void> =>
+      session.path === `/fail-${phase}` ? Promise.reject(new Error(`${phase} failed`)) : later(undefined);
+    const logged: Array<[string, string | undefined]> = [];
+    const proxy = await startProxy<{ phases: string[] }>({
+      newCtx: () => ({ phases: [] }),
+      async earlyRequestFilter(session, ctx) {
+        await failIn(session, 'early');
+        ctx.phases.push('early');
+      },
+      async requestFilter(session, ctx) {
+        await failIn(session, 'request');
+        ctx.phases.push('request');
+        if (session.path !== '/deny') return 'continue';
+        session.respond(403, ctx.phases.join(','));
+        return 'responded';
+      },
+      async upstreamPeer(session, ctx) {
+        await failIn(session, 'peer');
+        ctx.phases.push('peer');
+        return peer;
+      },
+      async upstreamRequestFilter(session, request, ctx) {
+        await failIn(session, 'upstream-request');
+        ctx.phases.push('upstream-request');
+        request.headers.set('x-added', ctx.phases.join(','));
+      },
+      logging(session, error) {
+        logged.push([session.path, error?.code]);
+      },
+    });
+    try {
+      const denied = await get(`${proxy.url}/deny`);
+      assert.equal(denied.status, 403);
+      assert.equal(denied.body.toString(), 'early,request');
+      const ok = await get(`${proxy.url}/ok`);
+      assert.equal(ok.body.toString(), 'upstream /ok early,request,peer,upstream-request');
+      for (const phase of ['early', 'request', 'peer', 'upstream-request']) {
+        assert.equal((await get(`${proxy.url}/fail-${phase}`)).status, 500, phase);
+      }
+      assert.equal(origin.requests, 1);
+      assert.deepEqual(logged, [
+        ['/deny', undefined],
+        ['/ok', undefined],
+        ['/fail-early', 'HOOK_FAILED'],
+        ['/fail-request', 'HOOK_FAILED'],
+        ['/fail-peer', 'HOOK_FAILED'],
+        ['/fail-upstream-request', 'HOOK_FAILED'],
+      ]);
+    } finally {
+      await proxy.stop();
+      await origin.close();
+    }
+  });
+
   test('a throwing hook becomes a 500, and the worker keeps serving', async () => {
     const origin = await startOrigin((_req, res) => res.end('fine'));
     const proxy = await startProxy({
