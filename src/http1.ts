@@ -239,7 +239,7 @@ export abstract class MessageParser {
       while (to > from && isOws(text.charCodeAt(to - 1))) to--;
       const value = text.slice(from, to);
       if (raw !== undefined) raw.push(name, value);
-      const lower = name.toLowerCase();
+      const lower = lowerCaseFieldName(name);
       const into = hopByHop !== undefined && HOP_BY_HOP_HEADERS.has(lower) ? hopByHop : fields;
       const existing = into[lower];
       if (existing === undefined) into[lower] = value;
@@ -265,6 +265,67 @@ export abstract class MessageParser {
     }
     return this.error('a malformed header section');
   }
+}
+
+/**
+ * Field names as senders usually spell them (lower case, or capitalised at each word) → the lower-case
+ * name as a string constant. A parsed name found here needs no `toLowerCase` copy, and as an object key
+ * or a set member the constant is already hashed and internalised, where a fresh copy would be hashed
+ * and looked up in V8's string table each time.
+ */
+const COMMON_FIELD_NAMES = new Map<string, string>();
+for (const lower of [
+  'accept',
+  'accept-encoding',
+  'accept-language',
+  'accept-ranges',
+  'age',
+  'authorization',
+  'cache-control',
+  'connection',
+  'content-encoding',
+  'content-length',
+  'content-type',
+  'cookie',
+  'date',
+  'etag',
+  'expires',
+  'host',
+  'if-modified-since',
+  'if-none-match',
+  'keep-alive',
+  'last-modified',
+  'location',
+  'origin',
+  'pragma',
+  'referer',
+  'server',
+  'set-cookie',
+  'strict-transport-security',
+  'te',
+  'transfer-encoding',
+  'upgrade',
+  'user-agent',
+  'vary',
+  'via',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-proto',
+  'x-powered-by',
+  'x-request-id',
+]) {
+  COMMON_FIELD_NAMES.set(lower, lower);
+  COMMON_FIELD_NAMES.set(
+    lower.replace(/(?:^|-)[a-z]/g, (start) => start.toUpperCase()),
+    lower,
+  );
+}
+COMMON_FIELD_NAMES.set('ETag', 'etag');
+COMMON_FIELD_NAMES.set('TE', 'te');
+
+/** A field name in lower case. */
+export function lowerCaseFieldName(name: string): string {
+  return COMMON_FIELD_NAMES.get(name) ?? name.toLowerCase();
 }
 
 /** Field lines: a token, a colon, a value of visible characters, SP, HTAB and obs-text; CRLF between. */

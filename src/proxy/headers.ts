@@ -4,6 +4,7 @@
  */
 
 import { connectionTokens, HOP_BY_HOP_HEADERS } from '../http.ts';
+import { lowerCaseFieldName } from '../http1.ts';
 
 /** Case-insensitive, order-preserving, multi-valued header list over a flat name/value array. */
 export class HeaderList {
@@ -129,7 +130,7 @@ export function forwardRequestHeaders(rawHeaders: string[], info: ForwardingInfo
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
-    const lower = name.toLowerCase();
+    const lower = lowerCaseFieldName(name);
     switch (lower) {
       case ':authority':
         // HTTP/2: the authority becomes Host, unless the client also sent a host field.

@@ -65,6 +65,25 @@ test('Content-Length body, repeated fields as arrays, keep-alive hint', () => {
   assert.equal(r.keepAliveMs, 5000);
 });
 
+test('field names in lower case however they were spelled, common or not', () => {
+  const r = parseEverySplit(
+    'HTTP/1.1 200 OK\r\nContent-Type: a\r\nETag: "b"\r\nCONTENT-LANGUAGE: c\r\nX-Custom-THING: d\r\nVary: e\r\nvary: f\r\nContent-Length: 0\r\n\r\n',
+  );
+  assert.deepEqual(r.heads, [
+    [
+      200,
+      {
+        'content-type': 'a',
+        etag: '"b"',
+        'content-language': 'c',
+        'x-custom-thing': 'd',
+        vary: ['e', 'f'],
+        'content-length': '0',
+      },
+    ],
+  ]);
+});
+
 test('hop-by-hop fields, and those Connection names, never reach the sink; they still frame the body', () => {
   const r = parseEverySplit(
     'HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nX-Hop: 1\r\nTransfer-Encoding: chunked\r\nTrailer: X-T\r\nProxy-Connection: keep-alive\r\nX-End: 2\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
