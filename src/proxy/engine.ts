@@ -15,6 +15,7 @@ import { PorticoError, toPorticoError, InvalidArgumentError } from '../errors.ts
 import { HttpPeer, type PeerPools } from '../upstream/index.ts';
 import { forwardRequestHeaders, type HeaderList, ResponseHeader } from './headers.ts';
 import { respondError } from './grpc.ts';
+import { H1Response } from './h1-server.ts';
 import type { CacheSettings, ProxyHttp, ResponseCacheDecision, UpstreamRequest } from './proxy-http.ts';
 import { Session, type DownstreamRequest, type DownstreamResponse } from './session.ts';
 import { classifyUpstreamError, defaultErrorStatus } from './upstream-errors.ts';
@@ -309,7 +310,7 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     const session = this.session;
     this.#responseStarted = true;
     session.upstreamHeadersAt = performance.now();
-    const response = new ResponseHeader(statusCode, headers);
+    const response = ResponseHeader.received(statusCode, headers);
     const flow = this.cacheFlow;
     try {
       proxy.upstreamResponseFilter?.(session, response, this.ctx);
@@ -328,11 +329,13 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
       this.controller?.abort(toPorticoError(error, 'HOOK_FAILED'));
       return;
     }
-    if (proxy.responseBodyFilter) delete response.headers['content-length'];
+    if (proxy.responseBodyFilter) response.remove('content-length');
     session.status = response.status;
     const res = session.response;
-    if (response.headers['grpc-status'] === undefined) res.writeHead(response.status, response.headers);
-    else holdHead(res, response);
+    if (response.fields['grpc-status'] !== undefined) holdHead(res, response);
+    else if (response.checked && res instanceof H1Response)
+      res.writeCheckedHead(response.status, response.fields);
+    else res.writeHead(response.status, response.fields);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {

@@ -3,8 +3,10 @@
  * shape node:http receives and undici sends, so forwarding a request builds no intermediate object.
  */
 
-import { connectionTokens, HOP_BY_HOP_HEADERS } from '../http.ts';
-import { lowerCaseFieldName } from '../http1.ts';
+import type { OutgoingHttpHeader } from 'node:http';
+import { PorticoError } from '../errors.ts';
+import { connectionTokens, HOP_BY_HOP_HEADERS, HTTP_TOKEN } from '../http.ts';
+import { FIELD_TEXT, lowerCaseFieldName } from '../http1.ts';
 
 /** Case-insensitive, order-preserving, multi-valued header list over a flat name/value array. */
 export class HeaderList {
@@ -64,35 +66,89 @@ function equalsIgnoreCase(a: string, b: string): boolean {
   return a.length === b.length && (a === b || a.toLowerCase() === b.toLowerCase());
 }
 
-/** Response status and headers (names lower case, repeated headers as arrays), changeable by filters. */
+/**
+ * Response status and headers (names lower case, repeated headers as arrays), changeable by filters.
+ * `set` and `append` check what they are given (a token name, a value without control characters),
+ * so fields received from an upstream parser and changed only through them need no second check when
+ * the head is written; code that takes the `headers` record itself may write anything into it, so
+ * once it has, every field is checked again when sent.
+ */
 export class ResponseHeader {
   status: number;
-  readonly headers: Record<string, string | string[]>;
+  readonly #fields: Record<string, string | string[]>;
+  #checked = false;
 
   constructor(status: number, headers: Record<string, string | string[]> = {}) {
     this.status = status;
-    this.headers = headers;
+    this.#fields = headers;
+  }
+
+  /** A head as an upstream parser produced it: every field already checked. */
+  static received(status: number, headers: Record<string, string | string[]>): ResponseHeader {
+    const response = new ResponseHeader(status, headers);
+    response.#checked = true;
+    return response;
+  }
+
+  /** The fields by lower-case name, to read or write; taking them gives up `checked`. */
+  get headers(): Record<string, string | string[]> {
+    this.#checked = false;
+    return this.#fields;
+  }
+
+  /** The fields as they are to be sent, keeping `checked`. */
+  get fields(): Readonly<Record<string, string | string[]>> {
+    return this.#fields;
+  }
+
+  /** True while every field was checked on its way in: none came through the `headers` record. */
+  get checked(): boolean {
+    return this.#checked;
   }
 
   get(name: string): string | undefined {
-    const value = this.headers[name.toLowerCase()];
+    const value = this.#fields[name.toLowerCase()];
     return Array.isArray(value) ? value[0] : value;
   }
 
   set(name: string, value: string | string[]): void {
-    this.headers[name.toLowerCase()] = value;
+    checkResponseField(name, value);
+    this.#fields[name.toLowerCase()] = value;
   }
 
   append(name: string, value: string): void {
+    checkResponseField(name, value);
     const key = name.toLowerCase();
-    const existing = this.headers[key];
-    if (existing === undefined) this.headers[key] = value;
-    else this.headers[key] = Array.isArray(existing) ? [...existing, value] : [existing, value];
+    const existing = this.#fields[key];
+    if (existing === undefined) this.#fields[key] = value;
+    else this.#fields[key] = Array.isArray(existing) ? [...existing, value] : [existing, value];
   }
 
   remove(name: string): void {
-    delete this.headers[name.toLowerCase()];
+    delete this.#fields[name.toLowerCase()];
   }
+}
+
+/** A response field's name and values, checked before anything is written (CR/LF injection). */
+export function checkResponseField(name: string, value: OutgoingHttpHeader | readonly string[]): void {
+  if (!HTTP_TOKEN.test(name)) throw invalidResponseFieldName(name);
+  for (const item of Array.isArray(value) ? value : [value]) {
+    if (!FIELD_TEXT.test(String(item))) throw invalidResponseFieldValue(name);
+  }
+}
+
+export function invalidResponseFieldName(name: string): PorticoError {
+  return new PorticoError(
+    'INVALID_ARGUMENT',
+    `invalid response header name ${JSON.stringify(name.slice(0, 64))}`,
+  );
+}
+
+export function invalidResponseFieldValue(name: string): PorticoError {
+  return new PorticoError(
+    'INVALID_ARGUMENT',
+    `response header ${name} holds a control character or a character beyond latin1`,
+  );
 }
 
 /**

@@ -126,3 +126,20 @@ test('ResponseHeader set/append/remove keep names lower case', () => {
   assert.equal(r.get('x-new'), undefined);
   assert.equal(r.get('set-cookie'), 'a=1');
 });
+
+test('ResponseHeader checks what set and append are given; taking the record gives up `checked`', () => {
+  const received = ResponseHeader.received(200, { server: 'origin' });
+  received.set('X-Added', 'ok');
+  received.append('Set-Cookie', 'a=1');
+  received.remove('server');
+  assert.equal(received.checked, true);
+  assert.deepEqual(received.fields, { 'x-added': 'ok', 'set-cookie': 'a=1' });
+  assert.throws(() => received.set('x-bad', 'a\r\nInjected: 1'), /x-bad holds a control character/);
+  assert.throws(() => received.append('x bad', 'v'), /invalid response header name "x bad"/);
+  assert.throws(() => received.set('x-wide', 'snow\u2603man'), /beyond latin1/);
+  assert.equal(received.get('x-bad'), undefined);
+  assert.equal(received.checked, true);
+  received.headers['x-direct'] = 'anything';
+  assert.equal(received.checked, false);
+  assert.equal(new ResponseHeader(200, { server: 'built by hand' }).checked, false);
+});
