@@ -11,6 +11,7 @@ import type {
   WriterLock,
 } from '../cache/index.ts';
 import { IDEMPOTENT_METHODS, splitPathAndQuery } from '../http.ts';
+import { FIELD_TEXT } from '../http1.ts';
 import { PorticoError, toPorticoError, InvalidArgumentError } from '../errors.ts';
 import { HttpPeer, type PeerPools } from '../upstream/index.ts';
 import { forwardRequestHeaders, type HeaderList, ResponseHeader } from './headers.ts';
@@ -63,6 +64,10 @@ export class ProxyEngine<CTX> {
       throw new InvalidArgumentError('maxAttempts', 'must be a positive integer');
     }
     this.via = `1.1 ${options.via ?? 'portico'}`;
+    // Sent on every request, in a head that is not checked again (see HeaderList).
+    if (!FIELD_TEXT.test(this.via)) {
+      throw new InvalidArgumentError('via', 'must hold visible characters, spaces and tabs only');
+    }
     this.onComplete = options.onComplete;
     this.caching = typeof proxy.requestCacheFilter === 'function';
   }
@@ -268,7 +273,9 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
       {
         path: upstreamRequest.path,
         method: upstreamRequest.method,
-        headers: upstreamRequest.headers.raw,
+        // Mutable only in undici's type: neither client writes to it.
+        headers: upstreamRequest.headers.fields as string[],
+        headersChecked: upstreamRequest.headers.checked,
         body: this.#hasBody ? this.session.request : null,
         idempotent: !this.#hasBody && IDEMPOTENT_METHODS.has(upstreamRequest.method),
         blocking: true,

@@ -8,17 +8,47 @@ import { PorticoError } from '../errors.ts';
 import { connectionTokens, HOP_BY_HOP_HEADERS, HTTP_TOKEN } from '../http.ts';
 import { FIELD_TEXT, lowerCaseFieldName } from '../http1.ts';
 
-/** Case-insensitive, order-preserving, multi-valued header list over a flat name/value array. */
+/**
+ * Case-insensitive, order-preserving, multi-valued header list over a flat name/value array. `set` and
+ * `append` check what they are given (a token name, a value without control characters), so a list the
+ * engine built from a parsed request and changed only through them is `checked`, and the upstream
+ * request head is not checked again as a whole; taking the `raw` array, which may be written anything,
+ * gives that up.
+ */
 export class HeaderList {
-  readonly raw: string[];
+  readonly #raw: string[];
+  #checked = false;
 
   constructor(raw: string[] = []) {
-    this.raw = raw;
+    this.#raw = raw;
+  }
+
+  /** A list of fields already checked: from a parsed request, or added by Portico itself. */
+  static checked(raw: string[]): HeaderList {
+    const list = new HeaderList(raw);
+    list.#checked = true;
+    return list;
+  }
+
+  /** The flat `[name, value, ...]` array, to read or write; taking it gives up `checked`. */
+  get raw(): string[] {
+    this.#checked = false;
+    return this.#raw;
+  }
+
+  /** The flat array as it is to be sent, keeping `checked`. */
+  get fields(): readonly string[] {
+    return this.#raw;
+  }
+
+  /** True while every field was checked on its way in: none came through the `raw` array. */
+  get checked(): boolean {
+    return this.#checked;
   }
 
   /** The first value of a header, or undefined. */
   get(name: string): string | undefined {
-    const raw = this.raw;
+    const raw = this.#raw;
     for (let i = 0; i < raw.length; i += 2) {
       if (equalsIgnoreCase(raw[i]!, name)) return raw[i + 1];
     }
@@ -27,9 +57,10 @@ export class HeaderList {
 
   /** Every value of a header, in order. */
   getAll(name: string): string[] {
+    const raw = this.#raw;
     const values: string[] = [];
-    for (let i = 0; i < this.raw.length; i += 2) {
-      if (equalsIgnoreCase(this.raw[i]!, name)) values.push(this.raw[i + 1]!);
+    for (let i = 0; i < raw.length; i += 2) {
+      if (equalsIgnoreCase(raw[i]!, name)) values.push(raw[i + 1]!);
     }
     return values;
   }
@@ -40,17 +71,19 @@ export class HeaderList {
 
   /** Replaces every value of `name` with one value. */
   set(name: string, value: string): void {
+    checkRequestField(name, value);
     this.remove(name);
-    this.raw.push(name, value);
+    this.#raw.push(name, value);
   }
 
   /** Adds a value, keeping existing ones (a repeated header line). */
   append(name: string, value: string): void {
-    this.raw.push(name, value);
+    checkRequestField(name, value);
+    this.#raw.push(name, value);
   }
 
   remove(name: string): void {
-    const raw = this.raw;
+    const raw = this.#raw;
     let out = 0;
     for (let i = 0; i < raw.length; i += 2) {
       if (!equalsIgnoreCase(raw[i]!, name)) {
@@ -60,6 +93,20 @@ export class HeaderList {
     }
     raw.length = out;
   }
+}
+
+/** A request field headed upstream, checked before anything is written (CR/LF injection). */
+function checkRequestField(name: string, value: string): void {
+  if (!HTTP_TOKEN.test(name))
+    throw new PorticoError(
+      'INVALID_ARGUMENT',
+      `upstream request: header name ${JSON.stringify(name)} is not a token`,
+    );
+  if (!FIELD_TEXT.test(value))
+    throw new PorticoError(
+      'INVALID_ARGUMENT',
+      `upstream request: header ${name} holds a control character or a character beyond latin1`,
+    );
 }
 
 function equalsIgnoreCase(a: string, b: string): boolean {
@@ -224,7 +271,8 @@ export function forwardRequestHeaders(rawHeaders: string[], info: ForwardingInfo
     out.unshift('host', authority);
   }
   const listed = connectionTokens(connection);
-  const headers = new HeaderList(out);
+  // Names and values as the downstream parser checked them; what is added below is Portico's own.
+  const headers = HeaderList.checked(out);
   if (listed !== undefined) for (const name of listed) headers.remove(name);
   // After the Connection-listed names are gone: an HTTP/1.1 client sending TE also lists it there.
   forwardTeTrailers(out, te);

@@ -36,6 +36,8 @@ export interface H1DispatchOptions {
   readonly path: string;
   /** Flat `[name, value, ...]`, as the engine's HeaderList keeps them. */
   readonly headers: string[];
+  /** Every field was checked already (a HeaderList still `checked`): the head is not checked again. */
+  readonly headersChecked?: boolean;
   /** A request body stream (the downstream request), or null. */
   readonly body?: Readable | null;
   /** For undici's Pool; this client never pipelines, so never needs them. */
@@ -50,7 +52,8 @@ export interface H1PoolOptions {
 
 /** Keep an upstream's advertised keep-alive timeout this much shorter, so we close first. */
 const KEEP_ALIVE_MARGIN_MS = 1000;
-const UNSAFE_TARGET = /[\s\0]/;
+/** A request target: visible characters and obs-text, no space, no control character. */
+const REQUEST_TARGET = /^[\x21-\x7e\x80-\xff]+$/;
 
 export class H1Pool {
   readonly peer: HttpPeer;
@@ -549,8 +552,7 @@ export class ReadMemory {
 function requestHead(options: H1DispatchOptions, hasBody: boolean, peer: HttpPeer): string {
   const { method, path, headers } = options;
   if (!HTTP_TOKEN.test(method)) throw invalid(`method ${JSON.stringify(method)} is not a token`);
-  if (path === '' || UNSAFE_TARGET.test(path))
-    throw invalid(`request target ${JSON.stringify(path)} is invalid`);
+  if (!REQUEST_TARGET.test(path)) throw invalid(`request target ${JSON.stringify(path)} is invalid`);
   // Parts joined once: concatenating field by field makes a string per step, then a copy to write it.
   const parts = [method, ' ', path, ' HTTP/1.1\r\n'];
   let host = false;
@@ -573,21 +575,19 @@ function requestHead(options: H1DispatchOptions, hasBody: boolean, peer: HttpPee
   }
   parts.push('\r\n');
   const head = parts.join('');
-  if (!isWellFormedHead(head, lineBreaks)) throw invalidField(headers, path);
+  if (options.headersChecked !== true && !isWellFormedHead(head, lineBreaks)) throw invalidField(headers);
   return head;
 }
 
-/** Names the field (or the target) that made a request head fail its check. */
-function invalidField(headers: string[], path: string): PorticoError {
+/** Names the field that made a request head fail its check. */
+function invalidField(headers: readonly string[]): PorticoError {
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
     if (!HTTP_TOKEN.test(name)) return invalid(`header name ${JSON.stringify(name)} is not a token`);
     if (!FIELD_TEXT.test(headers[i + 1]!))
       return invalid(`header ${name} holds a control character or a character beyond latin1`);
   }
-  return invalid(
-    `request target ${JSON.stringify(path)} holds a control character or a character beyond latin1`,
-  );
+  return invalid('a header holds a line break');
 }
 
 function invalid(message: string): PorticoError {

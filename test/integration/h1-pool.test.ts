@@ -289,6 +289,20 @@ describe('HTTP/1.1 upstream client', () => {
       { upstreamRequestFilter: (_session, request) => request.headers.set('x-evil', 'a\r\nInjected: yes') },
     ));
 
+  test('a header with CR LF written straight into the raw list never reaches the upstream either', () =>
+    exchange(
+      (_head, socket) => socket.write(ok('x')),
+      async (proxy, upstream) => {
+        assert.equal((await get(proxy.url)).status, 500);
+        assert.equal(upstream.requests.length, 0);
+      },
+      {},
+      {
+        upstreamRequestFilter: (_session, request) =>
+          void request.headers.raw.push('x-evil', 'a\r\nInjected: yes'),
+      },
+    ));
+
   test('a control character or a character beyond latin1 in a filter-set header never reaches the upstream', async () => {
     for (const value of ['a\x01b', 'snow\u2603man']) {
       await exchange(

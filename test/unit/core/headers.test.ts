@@ -143,3 +143,18 @@ test('ResponseHeader checks what set and append are given; taking the record giv
   assert.equal(received.checked, false);
   assert.equal(new ResponseHeader(200, { server: 'built by hand' }).checked, false);
 });
+
+test('HeaderList checks what set and append are given; taking the raw array gives up `checked`', () => {
+  const forwarded = forwardRequestHeaders(['Host', 'a.example', 'Accept', '*/*'], info);
+  assert.equal(forwarded.checked, true);
+  forwarded.set('x-added', 'ok');
+  forwarded.remove('accept');
+  assert.throws(() => forwarded.set('x-bad', 'a\r\nInjected: 1'), /x-bad holds a control character/);
+  assert.throws(() => forwarded.append('x bad', 'v'), /header name "x bad" is not a token/);
+  assert.equal(forwarded.get('x-bad'), undefined);
+  assert.equal(forwarded.checked, true);
+  assert.deepEqual(forwarded.fields.slice(-2), ['x-added', 'ok']);
+  forwarded.raw.push('x-direct', 'anything');
+  assert.equal(forwarded.checked, false);
+  assert.equal(new HeaderList(['x', 'y']).checked, false);
+});
