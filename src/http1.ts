@@ -268,12 +268,13 @@ export abstract class MessageParser {
 }
 
 /**
- * Field names as senders usually spell them (lower case, or capitalised at each word) → the lower-case
- * name as a string constant. A parsed name found here needs no `toLowerCase` copy, and as an object key
- * or a set member the constant is already hashed and internalised, where a fresh copy would be hashed
- * and looked up in V8's string table each time.
+ * Field names as senders usually spell them (lower case, or capitalised at each word), by length, each
+ * followed by the lower-case name as a string constant. A parsed name found here needs no `toLowerCase`
+ * copy, and as an object key or a set member the constant is already hashed and internalised, where a
+ * fresh copy would be hashed and looked up in V8's string table each time. Found by comparing the few
+ * spellings of its length: hashing the name for a Map lookup cost more than the comparisons.
  */
-const COMMON_FIELD_NAMES = new Map<string, string>();
+const SPELLINGS_BY_LENGTH: string[][] = [];
 for (const lower of [
   'accept',
   'accept-encoding',
@@ -314,18 +315,20 @@ for (const lower of [
   'x-powered-by',
   'x-request-id',
 ]) {
-  COMMON_FIELD_NAMES.set(lower, lower);
-  COMMON_FIELD_NAMES.set(
-    lower.replace(/(?:^|-)[a-z]/g, (start) => start.toUpperCase()),
-    lower,
-  );
+  const capitalised = lower.replace(/(?:^|-)[a-z]/g, (start) => start.toUpperCase());
+  const spellings = [lower, capitalised];
+  if (lower === 'etag') spellings.push('ETag');
+  if (lower === 'te') spellings.push('TE');
+  for (const spelling of spellings) (SPELLINGS_BY_LENGTH[lower.length] ??= []).push(spelling, lower);
 }
-COMMON_FIELD_NAMES.set('ETag', 'etag');
-COMMON_FIELD_NAMES.set('TE', 'te');
 
 /** A field name in lower case. */
 export function lowerCaseFieldName(name: string): string {
-  return COMMON_FIELD_NAMES.get(name) ?? name.toLowerCase();
+  const spellings = SPELLINGS_BY_LENGTH[name.length];
+  if (spellings !== undefined) {
+    for (let i = 0; i < spellings.length; i += 2) if (spellings[i] === name) return spellings[i + 1]!;
+  }
+  return name.toLowerCase();
 }
 
 /** Field lines: a token, a colon, a value of visible characters, SP, HTAB and obs-text; CRLF between. */
