@@ -553,8 +553,8 @@ function requestHead(options: H1DispatchOptions, hasBody: boolean, peer: HttpPee
   const { method, path, headers } = options;
   if (!HTTP_TOKEN.test(method)) throw invalid(`method ${JSON.stringify(method)} is not a token`);
   if (!REQUEST_TARGET.test(path)) throw invalid(`request target ${JSON.stringify(path)} is invalid`);
-  // Parts joined once: concatenating field by field makes a string per step, then a copy to write it.
-  const parts = [method, ' ', path, ' HTTP/1.1\r\n'];
+  // Concatenated, not joined: V8 keeps a rope that the socket write copies out once (see HeadFields).
+  let head = `${method} ${path} HTTP/1.1\r\n`;
   let host = false;
   let length = false;
   for (let i = 0; i < headers.length; i += 2) {
@@ -562,19 +562,18 @@ function requestHead(options: H1DispatchOptions, hasBody: boolean, peer: HttpPee
     const n = name.length;
     if (n === 4 && name.toLowerCase() === 'host') host = true;
     else if (n === 14 && name.toLowerCase() === 'content-length') length = true;
-    parts.push(name, ': ', headers[i + 1]!, '\r\n');
+    head += `${name}: ${headers[i + 1]!}\r\n`;
   }
   let lineBreaks = headers.length / 2 + 2;
   if (!host) {
-    parts.push('host: ', peer.origin.slice(peer.origin.indexOf('//') + 2), '\r\n');
+    head += `host: ${peer.origin.slice(peer.origin.indexOf('//') + 2)}\r\n`;
     lineBreaks++;
   }
   if (hasBody && !length) {
-    parts.push('transfer-encoding: chunked\r\n');
+    head += 'transfer-encoding: chunked\r\n';
     lineBreaks++;
   }
-  parts.push('\r\n');
-  const head = parts.join('');
+  head += '\r\n';
   if (options.headersChecked !== true && !isWellFormedHead(head, lineBreaks)) throw invalidField(headers);
   return head;
 }
