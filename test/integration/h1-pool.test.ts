@@ -257,7 +257,9 @@ describe('HTTP/1.1 upstream client', () => {
       async (proxy, upstream) => {
         const started = Date.now();
         assert.equal((await get(`${proxy.url}/silent`)).status, 504);
-        assert.ok(Date.now() - started >= 250);
+        const waited = Date.now() - started;
+        // The sweep checks every read/8: the timeout fires at most a quarter late.
+        assert.ok(waited >= 290 && waited < 600, `timed out after ${waited} ms`);
         const before = upstream.connections;
         const all = Promise.all(Array.from({ length: 6 }, () => get(`${proxy.url}/hold`)));
         await new Promise((resolve) => setTimeout(resolve, 100));
@@ -276,6 +278,33 @@ describe('HTTP/1.1 upstream client', () => {
       { timeouts: { read: 300 }, maxConnections: 2 },
     );
   });
+
+  test('timeouts.read is the longest silence: a body trickling in passes, one that stalls is cut off', () =>
+    exchange(
+      (head, socket) => {
+        socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
+        // A chunk every 120 ms for ~720 ms in all: well past timeouts.read, never silent that long.
+        const stallAt = head.startsWith('GET /stall') ? 2 : -1;
+        let sent = 0;
+        const next = (): void => {
+          if (socket.destroyed) return;
+          if (sent === 6) return void socket.write('0\r\n\r\n');
+          socket.write(`1\r\n${sent}\r\n`);
+          setTimeout(next, ++sent === stallAt ? 800 : 120);
+        };
+        next();
+      },
+      async (proxy) => {
+        const trickle = await get(`${proxy.url}/trickle`);
+        assert.equal(trickle.status, 200);
+        assert.equal(trickle.body.toString(), '012345');
+        await assert.rejects(
+          get(`${proxy.url}/stall`),
+          'a body cut off by the read timeout ends the response early',
+        );
+      },
+      { timeouts: { read: 300 } },
+    ));
 
   test('a header with CR LF set by a filter never reaches the upstream', () =>
     exchange(
