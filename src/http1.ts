@@ -13,6 +13,8 @@ import { HOP_BY_HOP_HEADERS, HTTP_TOKEN } from './http.ts';
 export type Fields = Record<string, string | string[]>;
 export const EMPTY_FIELDS: Fields = Object.freeze({});
 
+/** The end of a head: a needle of bytes, since a string needle is encoded again on every search. */
+const BLANK_LINE = Buffer.from('\r\n\r\n', 'latin1');
 /** Longest chunk-size line (size and extensions) accepted. */
 const MAX_CHUNK_LINE = 4096;
 const HEX = /^[0-9A-Fa-f]{1,12}$/;
@@ -153,7 +155,7 @@ export abstract class MessageParser {
     // A trailer section may be empty: the last chunk's line is followed directly by CRLF.
     const empty =
       this.#state === 'trailers' && data.length - base >= 2 && data[base] === 13 && data[base + 1] === 10;
-    const end = empty ? base : data.indexOf('\r\n\r\n', base, 'latin1');
+    const end = empty ? base : data.indexOf(BLANK_LINE, base);
     const limit = this.#maxHeadBytes;
     if (end === -1) {
       if (data.length - base > limit) throw this.error('the head is too large', true);
