@@ -87,6 +87,8 @@ export class ProxyEngine<CTX> {
       clientAddress: session.clientAddress,
       protocol: session.secure ? 'https' : 'http',
       via: this.via,
+      // The server parsed them; the client address is a socket's, and `via` was checked above.
+      checked: true,
     });
     if (peer.host !== undefined) headers.set('host', peer.host);
     return headers;

@@ -210,6 +210,12 @@ export interface ForwardingInfo {
   protocol: string;
   /** Value for `Via`, e.g. `1.1 portico`. */
   via: string;
+  /**
+   * The raw headers are a server's parse of a request (Portico's or node's), every name and value
+   * checked there, and `info`'s values are safe: the list is then `checked`, and the request head is
+   * not checked again as a whole. Default false.
+   */
+  checked?: boolean;
 }
 
 /**
@@ -221,6 +227,11 @@ export interface ForwardingInfo {
  * the one value HTTP/2 allows (RFC 9113 §8.2.2), and the one gRPC servers require.
  */
 export function forwardRequestHeaders(rawHeaders: string[], info: ForwardingInfo): HeaderList {
+  const fields = forwardedFields(rawHeaders, info);
+  return info.checked === true ? HeaderList.checked(fields) : new HeaderList(fields);
+}
+
+function forwardedFields(rawHeaders: string[], info: ForwardingInfo): string[] {
   let connection: string | undefined;
   let forwardedFor: string | undefined;
   let host: string | undefined;
@@ -271,9 +282,10 @@ export function forwardRequestHeaders(rawHeaders: string[], info: ForwardingInfo
     out.unshift('host', authority);
   }
   const listed = connectionTokens(connection);
-  // Names and values as the downstream parser checked them; what is added below is Portico's own.
-  const headers = HeaderList.checked(out);
-  if (listed !== undefined) for (const name of listed) headers.remove(name);
+  if (listed !== undefined) {
+    const headers = new HeaderList(out);
+    for (const name of listed) headers.remove(name);
+  }
   // After the Connection-listed names are gone: an HTTP/1.1 client sending TE also lists it there.
   forwardTeTrailers(out, te);
   out.push(
@@ -283,7 +295,7 @@ export function forwardRequestHeaders(rawHeaders: string[], info: ForwardingInfo
   if (!forwardedProto) out.push('x-forwarded-proto', info.protocol);
   if (!forwardedHost && host !== undefined) out.push('x-forwarded-host', host);
   out.push('via', via === undefined ? info.via : `${via}, ${info.via}`);
-  return headers;
+  return out;
 }
 
 function forwardTeTrailers(out: string[], te: string): void {

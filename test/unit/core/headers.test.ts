@@ -145,7 +145,10 @@ test('ResponseHeader checks what set and append are given; taking the record giv
 });
 
 test('HeaderList checks what set and append are given; taking the raw array gives up `checked`', () => {
-  const forwarded = forwardRequestHeaders(['Host', 'a.example', 'Accept', '*/*'], info);
+  const raw = ['Host', 'a.example', 'Accept', '*/*'];
+  // Only a caller vouching for the raw headers (the engine, for a server's parse) gets a checked list.
+  assert.equal(forwardRequestHeaders(raw, info).checked, false);
+  const forwarded = forwardRequestHeaders(raw, { ...info, checked: true });
   assert.equal(forwarded.checked, true);
   forwarded.set('x-added', 'ok');
   forwarded.remove('accept');
