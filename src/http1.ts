@@ -234,14 +234,22 @@ export abstract class MessageParser {
       let end = text.indexOf('\r\n', start);
       if (end === -1) end = length;
       const colon = text.indexOf(':', start);
-      const name = text.slice(start, colon);
+      // A name spelled as usual is the table's constant, found in place: no slice, no lower-casing.
+      const spellings = SPELLINGS_BY_LENGTH[colon - start];
+      let known = -1;
+      if (spellings !== undefined) {
+        for (let i = 0; i < spellings.length && known === -1; i += 2) {
+          if (text.startsWith(spellings[i]!, start)) known = i;
+        }
+      }
+      const name = known === -1 ? text.slice(start, colon) : spellings![known]!;
+      const lower = known === -1 ? name.toLowerCase() : spellings![known + 1]!;
       let from = colon + 1;
       while (from < end && isOws(text.charCodeAt(from))) from++;
       let to = end;
       while (to > from && isOws(text.charCodeAt(to - 1))) to--;
       const value = text.slice(from, to);
       if (raw !== undefined) raw.push(name, value);
-      const lower = lowerCaseFieldName(name);
       const into = hopByHop !== undefined && HOP_BY_HOP_HEADERS.has(lower) ? hopByHop : fields;
       const existing = into[lower];
       if (existing === undefined) into[lower] = value;
