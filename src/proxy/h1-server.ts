@@ -893,12 +893,12 @@ export class H1Response extends Stream {
  * A response head (or a trailer section) being built: a start line, field lines, the blank line, and
  * what deciding the framing needs to know about the fields. Unless every field was checked already, the
  * result is checked as a whole (`head`): one regex pass instead of two per field, and a count of line
- * breaks, so a value smuggling in a CRLF and a field of its own cannot pass. Built by concatenation, not
- * an array join: the pieces become a rope that is flattened once when written, where a join fills an
- * array first (a 5-field head built and written: 310–319 ns against 356–374).
+ * breaks, so a value smuggling in a CRLF and a field of its own cannot pass. The parts are joined once:
+ * concatenating them instead saved no time (node flattens the rope when it writes it) and made ~500 B
+ * more garbage per proxied request.
  */
 class HeadFields {
-  #head: string;
+  readonly #parts: string[];
   #lineBreaks = 2;
   hasLength = false;
   hasDate = false;
@@ -910,7 +910,7 @@ class HeadFields {
 
   /** `startLine` ends in CRLF: a status line, or a last chunk's `0` line. */
   constructor(startLine: string, checked = false) {
-    this.#head = startLine;
+    this.#parts = [startLine];
     this.#checked = checked;
   }
 
@@ -926,18 +926,20 @@ class HeadFields {
       else if (lower === 'connection') this.connection = String(value);
       else if (lower === 'transfer-encoding') this.transferEncoding = String(value);
     }
+    const parts = this.#parts;
     if (Array.isArray(value)) {
-      for (const item of value) this.#head += `${name}: ${item}\r\n`;
+      for (const item of value) parts.push(name, ': ', item, '\r\n');
       this.#lineBreaks += value.length;
     } else {
-      this.#head += `${name}: ${value as string}\r\n`;
+      parts.push(name, ': ', value as string, '\r\n');
       this.#lineBreaks++;
     }
   }
 
   /** Start line, fields and the blank line as one string; throws naming the first bad field. */
   head(): string {
-    const head = `${this.#head}\r\n`;
+    this.#parts.push('\r\n');
+    const head = this.#parts.join('');
     if (this.#checked || isWellFormedHead(head, this.#lineBreaks)) return head;
     const lines = head.split('\r\n').slice(1, -2);
     for (const line of lines) {

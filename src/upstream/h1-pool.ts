@@ -590,8 +590,8 @@ function requestHead(options: H1DispatchOptions, hasBody: boolean, peer: HttpPee
   const { method, path, headers } = options;
   if (!HTTP_TOKEN.test(method)) throw invalid(`method ${JSON.stringify(method)} is not a token`);
   if (!REQUEST_TARGET.test(path)) throw invalid(`request target ${JSON.stringify(path)} is invalid`);
-  // Concatenated, not joined: a rope flattened once when written costs less (see HeadFields).
-  let head = `${method} ${path} HTTP/1.1\r\n`;
+  // Parts joined once, as HeadFields does and for its reasons.
+  const parts = [method, ' ', path, ' HTTP/1.1\r\n'];
   let host = false;
   let length = false;
   for (let i = 0; i < headers.length; i += 2) {
@@ -599,18 +599,19 @@ function requestHead(options: H1DispatchOptions, hasBody: boolean, peer: HttpPee
     const n = name.length;
     if (n === 4 && name.toLowerCase() === 'host') host = true;
     else if (n === 14 && name.toLowerCase() === 'content-length') length = true;
-    head += `${name}: ${headers[i + 1]!}\r\n`;
+    parts.push(name, ': ', headers[i + 1]!, '\r\n');
   }
   let lineBreaks = headers.length / 2 + 2;
   if (!host) {
-    head += `host: ${peer.origin.slice(peer.origin.indexOf('//') + 2)}\r\n`;
+    parts.push('host: ', peer.origin.slice(peer.origin.indexOf('//') + 2), '\r\n');
     lineBreaks++;
   }
   if (hasBody && !length) {
-    head += 'transfer-encoding: chunked\r\n';
+    parts.push('transfer-encoding: chunked\r\n');
     lineBreaks++;
   }
-  head += '\r\n';
+  parts.push('\r\n');
+  const head = parts.join('');
   if (options.headersChecked !== true && !isWellFormedHead(head, lineBreaks)) throw invalidField(headers);
   return head;
 }
