@@ -824,10 +824,9 @@ export class H1Response extends Stream {
     const status = this.statusCode;
     if (status < 200 || status === 204 || status === 304) this.#hasBody = false;
     const message = this.statusMessage;
-    const reason = message ?? STATUS_CODES[status] ?? 'Unknown';
     const checked =
       (givenChecked || given === undefined) && (message === undefined || FIELD_TEXT.test(message));
-    const fields = new HeadFields(`HTTP/1.1 ${status} ${reason}\r\n`, checked);
+    const fields = new HeadFields(statusLine(status, message), checked);
     this.#addFields(fields, given);
     const connection = fields.connection;
     if (!this.#mayKeepAlive(connection)) this.shouldKeepAlive = false;
@@ -852,7 +851,8 @@ export class H1Response extends Stream {
     } else if (given !== undefined) {
       if (set !== undefined)
         for (const [lower, [name, value]] of set) if (given[lower] === undefined) fields.add(name, value);
-      for (const name of Object.keys(given)) {
+      // for-in, not Object.keys: no key array per response. The record is a plain object.
+      for (const name in given) {
         const value = given[name];
         if (value !== undefined) fields.add(name, value);
       }
@@ -963,6 +963,19 @@ function checkStatus(statusCode: number): void {
 
 function headersSentError(name: string): PorticoError {
   return new PorticoError('INTERNAL', `cannot set ${name}: the response head was already sent`);
+}
+
+/** Status lines with node's reason phrases, by status code, made once: most responses need one. */
+const STATUS_LINES: string[] = [];
+for (const [code, reason] of Object.entries(STATUS_CODES)) {
+  STATUS_LINES[Number(code)] = `HTTP/1.1 ${code} ${reason}\r\n`;
+}
+
+function statusLine(status: number, message: string | undefined): string {
+  return (
+    (message === undefined ? STATUS_LINES[status] : undefined) ??
+    `HTTP/1.1 ${status} ${message ?? 'Unknown'}\r\n`
+  );
 }
 
 let cachedDate: string | undefined;
