@@ -35,8 +35,6 @@ export interface ResponseSink {
 /** Longest response head (status line and fields) or trailer section accepted. */
 export const MAX_HEAD_BYTES = 64 * 1024;
 
-const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: [^\r\n]*)?$/;
-
 export class ResponseParser extends MessageParser {
   readonly #sink: ResponseSink;
   #noBody = false;
@@ -59,14 +57,14 @@ export class ResponseParser extends MessageParser {
   }
 
   protected onHead(text: string): void {
-    const lineEnd = text.indexOf('\r\n');
-    const statusLine = lineEnd === -1 ? text : text.slice(0, lineEnd);
-    const status = STATUS_LINE.exec(statusLine);
-    if (status === null) throw this.error(`invalid status line ${JSON.stringify(statusLine.slice(0, 64))}`);
-    const code = Number(status[2]);
+    let lineEnd = text.indexOf('\r\n');
+    if (lineEnd === -1) lineEnd = text.length;
+    const code = statusCode(text, lineEnd);
+    if (code === -1)
+      throw this.error(`invalid status line ${JSON.stringify(text.slice(0, Math.min(lineEnd, 64)))}`);
     // Never stored rather than deleted afterwards: a delete leaves V8 a slow dictionary object.
     const hop: Fields = {};
-    const fields = lineEnd === -1 ? {} : this.parseFields(text.slice(lineEnd + 2), undefined, hop);
+    const fields = lineEnd === text.length ? {} : this.parseFields(text.slice(lineEnd + 2), undefined, hop);
     const listed = connectionTokens(hop.connection);
     const headers = listed === undefined ? fields : withoutFields(fields, (name) => listed.has(name));
     if (code < 200) {
@@ -76,7 +74,9 @@ export class ResponseParser extends MessageParser {
     }
     const connection = fieldText(hop.connection);
     this.mustClose =
-      status[1] === '0' ? !listHasToken(connection, 'keep-alive') : listHasToken(connection, 'close');
+      text.charCodeAt(7) === 48 /* HTTP/1.0 */
+        ? !listHasToken(connection, 'keep-alive')
+        : listHasToken(connection, 'close');
     this.keepAliveMs = keepAliveTimeout(hop['keep-alive']);
     const framing = this.#framing(code, headers, hop);
     this.#sink.onHead(code, headers);
@@ -110,6 +110,30 @@ export class ResponseParser extends MessageParser {
     const length = contentLength(headers['content-length'], (message) => this.error(message));
     return length === undefined ? UNTIL_CLOSE : { kind: 'length', length };
   }
+}
+
+/**
+ * The code of the status line `text` holds up to `end` (`HTTP/1.x NNN`, then a reason phrase after a
+ * space, without CR or LF), or -1 when it is not one. Read in place: a regex would slice the line and
+ * make a match array per response.
+ */
+function statusCode(text: string, end: number): number {
+  if (end < 12 || !text.startsWith('HTTP/1.', 0)) return -1;
+  const minor = text.charCodeAt(7);
+  if ((minor !== 48 && minor !== 49) || text.charCodeAt(8) !== 32) return -1;
+  let code = 0;
+  for (let at = 9; at < 12; at++) {
+    const digit = text.charCodeAt(at) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    code = code * 10 + digit;
+  }
+  if (end === 12) return code;
+  if (text.charCodeAt(12) !== 32) return -1;
+  for (let at = 13; at < end; at++) {
+    const c = text.charCodeAt(at);
+    if (c === 13 || c === 10) return -1;
+  }
+  return code;
 }
 
 /** `Keep-Alive: timeout=5, max=100` → 5000. */

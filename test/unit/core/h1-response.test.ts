@@ -141,6 +141,12 @@ test('malformed responses are protocol errors', () => {
   const cases: Array<[string, RegExp]> = [
     ['HTTP/2 200 OK\r\n\r\n', /invalid status line/],
     ['HTTP/1.1 20 OK\r\n\r\n', /invalid status line/],
+    ['HTTP/1.2 200 OK\r\n\r\n', /invalid status line/],
+    ['http/1.1 200 OK\r\n\r\n', /invalid status line/],
+    ['HTTP/1.1 2x0 OK\r\n\r\n', /invalid status line/],
+    ['HTTP/1.1 2000 OK\r\n\r\n', /invalid status line/],
+    ['HTTP/1.1  200 OK\r\n\r\n', /invalid status line/],
+    ['HTTP/1.1 200 O\rK\r\n\r\n', /invalid status line/],
     ['HTTP/1.1 200 OK\r\nContent-Length: 1x\r\n\r\n', /invalid Content-Length/],
     ['HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n', /invalid Content-Length/],
     ['HTTP/1.1 200 OK\r\nContent-Length: 1, 2\r\n\r\n', /invalid Content-Length/],
@@ -159,6 +165,14 @@ test('malformed responses are protocol errors', () => {
     assert.throws(() => parse(raw), message, JSON.stringify(raw.slice(0, 60)));
     assert.throws(() => parse(raw, [raw.length >> 1]), message, `split: ${JSON.stringify(raw.slice(0, 60))}`);
   }
+});
+
+test('a status line may have no reason phrase, or an empty one; HTTP/1.0 is read as such', () => {
+  assert.deepEqual(parseEverySplit('HTTP/1.1 204\r\n\r\n').heads, [[204, {}]]);
+  assert.deepEqual(parseEverySplit('HTTP/1.1 404 \r\n\r\n').heads, [[404, {}]]);
+  const old = parseEverySplit('HTTP/1.0 200 Fine by me\r\nContent-Length: 2\r\n\r\nok');
+  assert.deepEqual(old.heads, [[200, { 'content-length': '2' }]]);
+  assert.equal(old.mustClose, true, 'HTTP/1.0 without keep-alive closes');
 });
 
 test('equal repeated Content-Length values are one length', () => {
