@@ -136,7 +136,22 @@ describe("Portico's HTTP/1.1 server (plaintext listeners)", () => {
       /^HTTP\/1\.1 400 /,
     );
     assert.match(await rawExchange(proxy.port, 'GET / HTTP/1.2\r\nHost: a\r\n\r\n'), /^HTTP\/1\.1 400 /);
+    for (const line of [
+      'GET  / HTTP/1.1', // two spaces: an empty target
+      'GET / x HTTP/1.1', // a space in the target
+      'GET /\x01 HTTP/1.1', // a control character in the target
+      'G(T / HTTP/1.1', // a method that is no token
+      ' GET / HTTP/1.1', // nothing before the first space
+      'GET / http/1.1',
+      'GET / HTTP/1.1 ', // something after the version
+      'GET HTTP/1.1', // no target at all
+    ]) {
+      const response = await rawExchange(proxy.port, `${line}\r\nHost: a\r\n\r\n`);
+      assert.match(response, /^HTTP\/1\.1 400 /, JSON.stringify(line));
+    }
     assert.equal(origin.requests, before);
+    const custom = await rawExchange(proxy.port, 'PURGE /j HTTP/1.0\r\nHost: a\r\n\r\n');
+    assert.match(custom, /^HTTP\/1\.1 200 /, 'a method of its own passes, and HTTP/1.0');
   });
 
   test('an empty line before a request line is ignored', async () => {
