@@ -1,15 +1,15 @@
-// Portico framework proxy for the benchmarks, from the production build (dist/, `npm run build`):
-// one fixed peer, access log off (nginx's is off too). With TLS_CERT and TLS_KEY, LISTEN is a TLS
-// listener serving that certificate to every client.
+// Portico framework proxy for the benchmarks, from the production build (dist/, `npm run build`, or
+// the build PORTICO_DIST names): one fixed peer, access log off (nginx's is off too). With TLS_CERT and
+// TLS_KEY, LISTEN is a TLS listener serving that certificate to every client.
 import { readFileSync } from 'node:fs';
-import {
-  CertificateEntryCache,
-  CertificateStore,
-  HttpPeer,
-  Server,
-  httpProxyService,
-  sharedTicketKeys,
-} from '../../dist/index.js';
+import { pathToFileURL } from 'node:url';
+
+const build =
+  process.env.PORTICO_DIST === undefined
+    ? new URL('../../dist/index.js', import.meta.url)
+    : pathToFileURL(`${process.env.PORTICO_DIST}/index.js`);
+const { CertificateEntryCache, CertificateStore, HttpPeer, Server, httpProxyService, sharedTicketKeys } =
+  await import(build.href);
 
 const peer = new HttpPeer({
   address: process.env.UPSTREAM,
