@@ -236,12 +236,7 @@ export abstract class MessageParser {
       const colon = text.indexOf(':', start);
       // A name spelled as usual is the table's constant, found in place: no slice, no lower-casing.
       const spellings = SPELLINGS_BY_LENGTH[colon - start];
-      let known = -1;
-      if (spellings !== undefined) {
-        for (let i = 0; i < spellings.length && known === -1; i += 2) {
-          if (text.startsWith(spellings[i]!, start)) known = i;
-        }
-      }
+      const known = commonSpelling(spellings, text, start);
       const name = known === -1 ? text.slice(start, colon) : spellings![known]!;
       const lower = known === -1 ? name.toLowerCase() : spellings![known + 1]!;
       let from = colon + 1;
@@ -332,13 +327,21 @@ for (const lower of [
   for (const spelling of spellings) (SPELLINGS_BY_LENGTH[lower.length] ??= []).push(spelling, lower);
 }
 
+/**
+ * Where in `spellings` (the bucket of one length) the name spelled at `start` of `text` is, or -1;
+ * the lower-case constant follows it.
+ */
+function commonSpelling(spellings: string[] | undefined, text: string, start: number): number {
+  if (spellings === undefined) return -1;
+  for (let i = 0; i < spellings.length; i += 2) if (text.startsWith(spellings[i]!, start)) return i;
+  return -1;
+}
+
 /** A field name in lower case. */
 export function lowerCaseFieldName(name: string): string {
   const spellings = SPELLINGS_BY_LENGTH[name.length];
-  if (spellings !== undefined) {
-    for (let i = 0; i < spellings.length; i += 2) if (spellings[i] === name) return spellings[i + 1]!;
-  }
-  return name.toLowerCase();
+  const known = commonSpelling(spellings, name, 0);
+  return known === -1 ? name.toLowerCase() : spellings![known + 1]!;
 }
 
 /** Field lines: a token, a colon, a value of visible characters, SP, HTAB and obs-text; CRLF between. */
@@ -388,6 +391,13 @@ export function contentLength(
 
 /** HTAB, SP, visible characters, obs-text: what a reason phrase (RFC 9112 §4) and a field value may hold. */
 export const FIELD_TEXT = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** What makes a request field unfit to send (a name that is no token, a value FIELD_TEXT refuses), or undefined. */
+export function requestFieldProblem(name: string, value: string): string | undefined {
+  if (!HTTP_TOKEN.test(name)) return `header name ${JSON.stringify(name)} is not a token`;
+  if (!FIELD_TEXT.test(value)) return `header ${name} holds a control character or a character beyond latin1`;
+  return undefined;
+}
 
 /**
  * A head as Portico writes one: a start line of visible characters, then fields of token, `: `,

@@ -6,7 +6,7 @@
 import type { OutgoingHttpHeader } from 'node:http';
 import { PorticoError } from '../errors.ts';
 import { connectionTokens, HOP_BY_HOP_HEADERS, HTTP_TOKEN } from '../http.ts';
-import { FIELD_TEXT, lowerCaseFieldName } from '../http1.ts';
+import { FIELD_TEXT, lowerCaseFieldName, requestFieldProblem } from '../http1.ts';
 
 /**
  * Case-insensitive, order-preserving, multi-valued header list over a flat name/value array. `set` and
@@ -97,16 +97,8 @@ export class HeaderList {
 
 /** A request field headed upstream, checked before anything is written (CR/LF injection). */
 function checkRequestField(name: string, value: string): void {
-  if (!HTTP_TOKEN.test(name))
-    throw new PorticoError(
-      'INVALID_ARGUMENT',
-      `upstream request: header name ${JSON.stringify(name)} is not a token`,
-    );
-  if (!FIELD_TEXT.test(value))
-    throw new PorticoError(
-      'INVALID_ARGUMENT',
-      `upstream request: header ${name} holds a control character or a character beyond latin1`,
-    );
+  const problem = requestFieldProblem(name, value);
+  if (problem !== undefined) throw new PorticoError('INVALID_ARGUMENT', `upstream request: ${problem}`);
 }
 
 function equalsIgnoreCase(a: string, b: string): boolean {

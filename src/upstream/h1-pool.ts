@@ -27,7 +27,7 @@ import { PorticoError } from '../errors.ts';
 import { HTTP_TOKEN } from '../http.ts';
 import { connectPeer } from './connect.ts';
 import { ResponseParser, type ResponseSink } from './h1-response.ts';
-import { FIELD_TEXT, isWellFormedHead } from '../http1.ts';
+import { isWellFormedHead, requestFieldProblem } from '../http1.ts';
 import type { HttpPeer } from './peer.ts';
 
 /** The dispatch options the engine sends, as both this client and undici's Pool read them. */
@@ -64,8 +64,6 @@ export class H1Pool {
   readonly #queue: Exchange[] = [];
   #queueHead = 0;
   /** Connections open or opening. */
-  #open = 0;
-  /** The same connections, for the read-timeout sweep. */
   readonly #connections = new Set<H1Connection>();
   #readSweep: NodeJS.Timeout | undefined;
   #closed = false;
@@ -96,7 +94,7 @@ export class H1Pool {
       idle = this.#idle.pop();
     }
     if (idle !== undefined) idle.send(exchange);
-    else if (this.#open < this.peer.maxConnections) this.#connect(exchange);
+    else if (this.#connections.size < this.peer.maxConnections) this.#connect(exchange);
     else this.#queue.push(exchange);
     return true;
   }
@@ -110,7 +108,7 @@ export class H1Pool {
       retryable: true,
     });
     for (let exchange = this.#next(); exchange !== undefined; exchange = this.#next()) exchange.fail(error);
-    if (this.#open === 0) return Promise.resolve();
+    if (this.#connections.size === 0) return Promise.resolve();
     return new Promise((resolve) => (this.#drained = resolve));
   }
 
@@ -126,15 +124,14 @@ export class H1Pool {
 
   /** A connection closed (whatever its state). */
   gone(connection: H1Connection): void {
-    this.#open--;
     this.#connections.delete(connection);
+    const at = this.#idle.indexOf(connection);
+    if (at !== -1) this.#idle.splice(at, 1);
     if (this.#connections.size === 0) {
       clearInterval(this.#readSweep);
       this.#readSweep = undefined;
+      this.#drained?.();
     }
-    const at = this.#idle.indexOf(connection);
-    if (at !== -1) this.#idle.splice(at, 1);
-    if (this.#open === 0 && this.#drained !== undefined) this.#drained();
     // Room for another connection: a queued request should not wait for a busy one.
     const next = this.#closed ? undefined : this.#next();
     if (next !== undefined) this.#connect(next);
@@ -152,7 +149,6 @@ export class H1Pool {
   }
 
   #connect(first: Exchange): void {
-    this.#open++;
     this.#connections.add(new H1Connection(this, first));
     const readMs = this.peer.timeouts.read;
     if (this.#readSweep === undefined && readMs > 0) {
@@ -619,10 +615,8 @@ function requestHead(options: H1DispatchOptions, hasBody: boolean, peer: HttpPee
 /** Names the field that made a request head fail its check. */
 function invalidField(headers: readonly string[]): PorticoError {
   for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i]!;
-    if (!HTTP_TOKEN.test(name)) return invalid(`header name ${JSON.stringify(name)} is not a token`);
-    if (!FIELD_TEXT.test(headers[i + 1]!))
-      return invalid(`header ${name} holds a control character or a character beyond latin1`);
+    const problem = requestFieldProblem(headers[i]!, headers[i + 1]!);
+    if (problem !== undefined) return invalid(problem);
   }
   return invalid('a header holds a line break');
 }
