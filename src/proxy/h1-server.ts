@@ -23,6 +23,7 @@ import { performance } from 'node:perf_hooks';
 import { Readable, Stream } from 'node:stream';
 import type { IncomingHttpHeaders, OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
 import { PorticoError } from '../errors.ts';
+import { readInPlace } from '../read-in-place.ts';
 import { HTTP_TOKEN } from '../http.ts';
 import { checkResponseField, invalidResponseFieldName, invalidResponseFieldValue } from './headers.ts';
 import {
@@ -99,6 +100,12 @@ const LINGER_MS = 5_000;
  * the connection carries on; a longer one closes it (nginx discards without a bound, Envoy closes).
  */
 const DISCARD_MAX_BYTES = 1 << 20;
+/**
+ * What every plaintext connection of this process reads into. A read is parsed before the next one
+ * happens, and what outlives it (a partial head, body chunks, the bytes after an upgrade's head) is
+ * copied out, so one region serves them all: nothing is allocated per read.
+ */
+const READ_MEMORY = Buffer.allocUnsafeSlow(64 * 1024);
 /** Largest body sent in one buffer with its head; larger ones go as two writes of one writev. */
 const COPY_WITH_HEAD_BYTES = 16 * 1024;
 
@@ -251,13 +258,18 @@ class H1Connection {
   #since = performance.now();
   /** No byte has arrived yet, and the server takes HTTP/2 prior-knowledge connections. */
   #sniffing: boolean;
+  /** Reads arrive in READ_MEMORY (plaintext sockets), not as 'data' events (TLS ones). */
+  readonly #inPlace: boolean;
+  /** Requests are no longer read: the socket was handed over, or is being closed. */
+  #stopped = false;
 
   constructor(server: H1Server, socket: Socket) {
     this.server = server;
     this.socket = socket;
     this.#sniffing = server.priorKnowledge !== undefined;
     this.#parser = new RequestParser(this, server.options.maxHeaderBytes);
-    socket.on('data', this.#onData);
+    this.#inPlace = readInPlace(socket, READ_MEMORY, this.#onRead);
+    if (!this.#inPlace) socket.on('data', this.#onData);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
     socket.on('drain', this.#onDrain);
@@ -293,7 +305,7 @@ class H1Connection {
   onRequestBody(chunk: Buffer): void {
     this.#bodyBytes += chunk.length;
     if (this.#discarding) return; // #pump closes once the bound is passed
-    if (!this.#request!.push(chunk)) this.socket.pause();
+    if (!this.#request!.push(this.#kept(chunk))) this.socket.pause();
   }
 
   onRequestEnd(trailers: Fields): void {
@@ -345,6 +357,20 @@ class H1Connection {
     // Lingering close, as nginx's: the client gets time to read the response and close first, but
     // one that neither closes nor stops sending cannot hold the socket open.
     setTimeout(destroySocket, LINGER_MS, this.socket).unref();
+  }
+
+  readonly #onRead = (bytesRead: number, memory: Buffer): boolean => {
+    const chunk = memory.subarray(0, bytesRead);
+    // Handed over (an upgrade, HTTP/2): its new reader reads the socket as a Readable.
+    if (this.#stopped) return this.socket.push(Buffer.from(chunk));
+    this.#onData(chunk);
+    if (this.#backlog !== undefined) this.#backlog = this.#kept(this.#backlog);
+    return true;
+  };
+
+  /** `chunk` itself, or a copy when it lies in READ_MEMORY and must outlive this read. */
+  #kept(chunk: Buffer): Buffer {
+    return this.#inPlace && chunk.buffer === READ_MEMORY.buffer ? Buffer.from(chunk) : chunk;
   }
 
   readonly #onData = (chunk: Buffer): void => {
@@ -433,14 +459,14 @@ class H1Connection {
     const socket = this.socket;
     this.#stop();
     socket.pause();
-    socket.unshift(data);
+    socket.unshift(this.#kept(data));
     this.server.priorKnowledge!(socket);
     return true;
   }
 
   /** Hands the socket to the `upgrade` listener, with the bytes that followed the head. */
   #upgrade(req: H1Request): void {
-    const head = this.#backlog ?? EMPTY;
+    const head = this.#backlog === undefined ? EMPTY : this.#kept(this.#backlog);
     this.#backlog = undefined;
     this.#request = undefined;
     this.socket.pause();
@@ -451,6 +477,7 @@ class H1Connection {
   /** This connection stops reading requests; the socket stays open for what is being written. */
   #stop(): void {
     const socket = this.socket;
+    this.#stopped = true;
     socket.removeListener('data', this.#onData);
     socket.removeListener('drain', this.#onDrain);
     socket.removeListener('close', this.#onClose);

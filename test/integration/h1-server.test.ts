@@ -365,3 +365,107 @@ describe('a response sent before its request body arrived', () => {
     socket.destroy();
   });
 });
+
+/**
+ * Plaintext connections all read into one region of memory. What outlives a read must be copied out of
+ * it: these tests keep such bytes waiting while other connections read over the region.
+ */
+describe('many connections reading into one memory', () => {
+  let origin: Origin;
+  let proxy: TestProxy;
+
+  before(async () => {
+    origin = await startOrigin((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const reply = `${req.method} ${req.url} ${String(req.headers['x-a'])} ${Buffer.concat(chunks).toString()}`;
+        if (req.url!.startsWith('/slow')) setTimeout(() => res.end(reply), 150);
+        else res.end(reply);
+      });
+    });
+    origin.server.on('upgrade', (req, socket: Socket, head: Buffer) => {
+      // Answers after a while, then echoes the tunnel: bytes sent with the request head come back first.
+      setTimeout(() => {
+        socket.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n');
+        if (head.length > 0) socket.write(head);
+        socket.pipe(socket);
+      }, 100);
+    });
+    proxy = await startProxy({ upstreamPeer: () => new HttpPeer({ address: origin.address }) });
+  });
+
+  after(async () => {
+    await proxy.stop();
+    await origin.close();
+  });
+
+  async function open(): Promise<Socket> {
+    const socket = connect(proxy.port, '127.0.0.1');
+    socket.setNoDelay(true);
+    await once(socket, 'connect');
+    return socket;
+  }
+
+  /** Several requests on another connection, their bytes all unlike the ones waiting. */
+  async function overwriteReads(): Promise<void> {
+    const noise = `POST /noise HTTP/1.1\r\nHost: n\r\nX-A: ${'#'.repeat(3000)}\r\nContent-Length: 4000\r\n\r\n${'%'.repeat(4000)}`;
+    const text = await rawExchange(
+      proxy.port,
+      noise.repeat(3).replace(/Host: n\r\n(?![\s\S]*Host: n)/, 'Host: n\r\nConnection: close\r\n'),
+    );
+    assert.equal(count(text, /HTTP\/1\.1 200 /g), 3);
+  }
+
+  test('heads and bodies arriving in pieces on many connections at once each reach the origin whole', async () => {
+    const sockets = await Promise.all(Array.from({ length: 6 }, open));
+    const messages = sockets.map((_, i) => {
+      const letter = String.fromCharCode(97 + i);
+      const body = letter.repeat(2_000 + i);
+      const head = `POST /piece${i} HTTP/1.1\r\nHost: a\r\nX-A: ${letter.toUpperCase().repeat(300)}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
+      return { text: head + body, expected: `POST /piece${i} ${letter.toUpperCase().repeat(300)} ${body}` };
+    });
+    const replies = sockets.map((socket) => readUntil(socket, () => false, 10_000));
+    const longest = Math.max(...messages.map((m) => m.text.length));
+    // Pieces of 97 bytes, round-robin, a few milliseconds apart: each one a read of its own.
+    for (let offset = 0; offset < longest; offset += 97) {
+      messages.forEach((m, i) => {
+        if (offset < m.text.length) sockets[i]!.write(m.text.slice(offset, offset + 97));
+      });
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const texts = await Promise.all(replies);
+    texts.forEach((text, i) => {
+      assert.match(text, /^HTTP\/1\.1 200 /, `connection ${i}`);
+      assert.ok(text.endsWith(`\r\n\r\n${messages[i]!.expected}`), `connection ${i} got: ${text.slice(-80)}`);
+    });
+  });
+
+  test('a pipelined request waiting for the one before it survives other connections’ reads', async () => {
+    const socket = await open();
+    const reply = readUntil(socket, (t) => t.includes('POST /after'), 5_000);
+    socket.write(
+      'GET /slow HTTP/1.1\r\nHost: a\r\nX-A: 1\r\n\r\n' +
+        `POST /after HTTP/1.1\r\nHost: a\r\nX-A: ${'w'.repeat(500)}\r\nContent-Length: 1000\r\n\r\n${'v'.repeat(1000)}`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    await overwriteReads();
+    const text = await reply;
+    socket.destroy();
+    assert.equal(count(text, /HTTP\/1\.1 200 /g), 2);
+    assert.ok(text.endsWith(`POST /after ${'w'.repeat(500)} ${'v'.repeat(1000)}`), text.slice(-80));
+  });
+
+  test('the bytes that came with an upgrade request reach the upstream once it answers', async () => {
+    const socket = await open();
+    const early = 'early tunnel bytes '.repeat(40);
+    const reply = readUntil(socket, (t) => t.endsWith(early), 5_000);
+    socket.write(`GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n${early}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await overwriteReads();
+    const text = await reply;
+    socket.destroy();
+    assert.match(text, /^HTTP\/1\.1 101 /);
+    assert.ok(text.endsWith(`\r\n\r\n${early}`), text.slice(-80));
+  });
+});
