@@ -8,7 +8,8 @@
  * trip through the Readable. {@link readInPlace} gives an accepted socket what node's own constructor
  * gives a socket built with `onread`: the two slots its read callback consults, and the handle's
  * user buffer. The slots are found by building such a socket once and looking for the values given,
- * not by name, and when node does not have them the socket stays a Readable: the caller falls back.
+ * not by name, and when node does not have them (or is of a release line this was not verified on)
+ * the socket stays a Readable: the caller falls back.
  */
 import { Socket } from 'node:net';
 
@@ -20,9 +21,16 @@ interface Slots {
   readonly callback: symbol;
 }
 
+/**
+ * The node release line this was verified on (test/unit/core/read-in-place.test.ts). Slots found by
+ * value could still change meaning in another line, so other lines read as Readables until verified.
+ */
+const VERIFIED_NODE_MAJOR = 24;
+
 let slots: Slots | null | undefined;
 
 function findSlots(): Slots | null {
+  if (Number(process.versions.node.split('.')[0]) !== VERIFIED_NODE_MAJOR) return null;
   const memory = Buffer.alloc(1);
   const callback: ReadCallback = () => {};
   const probe = new Socket({ onread: { buffer: memory, callback } } as ConstructorParameters<
