@@ -27,7 +27,7 @@ import { PorticoError } from '../errors.ts';
 import { HTTP_TOKEN } from '../http.ts';
 import { connectPeer } from './connect.ts';
 import { ResponseParser, type ResponseSink } from './h1-response.ts';
-import { isWellFormedHead, requestFieldProblem } from '../http1.ts';
+import { copyPieces, isWellFormedHead, piecesLength, requestFieldProblem } from '../http1.ts';
 import type { HttpPeer } from './peer.ts';
 
 /** The dispatch options the engine sends, as both this client and undici's Pool read them. */
@@ -304,9 +304,10 @@ class H1Connection implements ResponseSink {
     exchange.handler.onRequestStart?.(exchange, NO_CONTEXT);
     if (exchange.done || this.#exchange !== exchange) return;
     const body = options.body ?? null;
-    let head: string;
+    const chunked = body !== null && !hasField(options.headers, 'content-length');
+    let head: Buffer;
     try {
-      head = requestHead(options, body !== null, this.#pool.peer);
+      head = requestHead(options, chunked, this.#pool.peer);
     } catch (error) {
       // Nothing was written: the connection stays usable.
       this.#exchange = undefined;
@@ -315,8 +316,8 @@ class H1Connection implements ResponseSink {
       this.#pool.released(this);
       return;
     }
-    if (body === null) this.#socket.write(head, 'latin1');
-    else this.#sendBody(head, body, head.includes('\r\ntransfer-encoding: chunked\r\n'));
+    if (body === null) this.#socket.write(head);
+    else this.#sendBody(head, body, chunked);
   }
 
   /**
@@ -421,15 +422,15 @@ class H1Connection implements ResponseSink {
    * Sends the head with the body's first chunk, not before: a body the downstream parser then finds
    * malformed (a bad chunk size) fails the request before the upstream has seen any of it.
    */
-  #sendBody(head: string, body: Readable, chunked: boolean): void {
+  #sendBody(head: Buffer, body: Readable, chunked: boolean): void {
     const socket = this.#socket;
-    let pendingHead: string | undefined = head;
+    let pendingHead: Buffer | undefined = head;
     const resume = (): void => void body.resume();
     const onData = (data: Buffer | string): void => {
       if (data.length === 0) return;
       this.#activity++;
       socket.cork();
-      if (pendingHead !== undefined) socket.write(pendingHead, 'latin1');
+      if (pendingHead !== undefined) socket.write(pendingHead);
       pendingHead = undefined;
       if (chunked) socket.write(`${data.length.toString(16)}\r\n`, 'latin1');
       const ok = socket.write(data);
@@ -442,8 +443,10 @@ class H1Connection implements ResponseSink {
     };
     const onEnd = (): void => {
       stop();
-      const last = chunked ? '0\r\n\r\n' : '';
-      socket.write(pendingHead === undefined ? last : pendingHead + last, 'latin1');
+      socket.cork();
+      if (pendingHead !== undefined) socket.write(pendingHead);
+      if (chunked) socket.write(LAST_CHUNK);
+      socket.uncork();
     };
     const onError = (error: Error): void => {
       stop();
@@ -581,35 +584,45 @@ export class ReadMemory {
   }
 }
 
-/** The request line and fields, with Host and body framing added where missing; checked for injection. */
-function requestHead(options: H1DispatchOptions, hasBody: boolean, peer: HttpPeer): string {
+const LAST_CHUNK = Buffer.from('0\r\n\r\n');
+
+/** Whether `headers` (name, value, ...) holds a field named `lower` in any case. */
+function hasField(headers: readonly string[], lower: string): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (name.length === lower.length && name.toLowerCase() === lower) return true;
+  }
+  return false;
+}
+
+/**
+ * The request line and fields, with Host and body framing (`chunked`: a body without Content-Length)
+ * added where missing; checked for injection unless `headersChecked`.
+ */
+function requestHead(options: H1DispatchOptions, chunked: boolean, peer: HttpPeer): Buffer {
   const { method, path, headers } = options;
   if (!HTTP_TOKEN.test(method)) throw invalid(`method ${JSON.stringify(method)} is not a token`);
   if (!REQUEST_TARGET.test(path)) throw invalid(`request target ${JSON.stringify(path)} is invalid`);
-  // Parts joined once, as HeadFields does and for its reasons.
   const parts = [method, ' ', path, ' HTTP/1.1\r\n'];
-  let host = false;
-  let length = false;
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i]!;
-    const n = name.length;
-    if (n === 4 && name.toLowerCase() === 'host') host = true;
-    else if (n === 14 && name.toLowerCase() === 'content-length') length = true;
-    parts.push(name, ': ', headers[i + 1]!, '\r\n');
-  }
+  for (let i = 0; i < headers.length; i += 2) parts.push(headers[i]!, ': ', headers[i + 1]!, '\r\n');
   let lineBreaks = headers.length / 2 + 2;
-  if (!host) {
+  if (!hasField(headers, 'host')) {
     parts.push('host: ', peer.origin.slice(peer.origin.indexOf('//') + 2), '\r\n');
     lineBreaks++;
   }
-  if (hasBody && !length) {
+  if (chunked) {
     parts.push('transfer-encoding: chunked\r\n');
     lineBreaks++;
   }
   parts.push('\r\n');
+  if (options.headersChecked === true) {
+    const head = Buffer.allocUnsafe(piecesLength(parts));
+    copyPieces(parts, head, 0);
+    return head;
+  }
   const head = parts.join('');
-  if (options.headersChecked !== true && !isWellFormedHead(head, lineBreaks)) throw invalidField(headers);
-  return head;
+  if (!isWellFormedHead(head, lineBreaks)) throw invalidField(headers);
+  return Buffer.from(head, 'latin1');
 }
 
 /** Names the field that made a request head fail its check. */
