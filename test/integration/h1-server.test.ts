@@ -1,6 +1,6 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { HttpPeer, type ResponseHeader } from '../../src/index.ts';
 import { startOrigin, startProxy, rawExchange, type Origin, type TestProxy } from '../helpers/servers.ts';
@@ -454,6 +454,46 @@ describe('many connections reading into one memory', () => {
     socket.destroy();
     assert.equal(count(text, /HTTP\/1\.1 200 /g), 2);
     assert.ok(text.endsWith(`POST /after ${'w'.repeat(500)} ${'v'.repeat(1000)}`), text.slice(-80));
+  });
+
+  test('field values with obs-text bytes pass byte for byte, upstream and back', async () => {
+    const value = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0x80, 0xff]); // "café", 0x80, 0xff
+    // A raw origin: it records the request's bytes and answers with the value in a field of its own.
+    let received = Buffer.alloc(0);
+    const raw = createServer((socket) =>
+      socket.on('data', (chunk: Buffer) => {
+        received = Buffer.concat([received, chunk]);
+        if (!received.includes('\r\n\r\n')) return;
+        const head = Buffer.from('HTTP/1.1 200 OK\r\nx-b: ');
+        socket.end(Buffer.concat([head, value, Buffer.from('\r\ncontent-length: 2\r\n\r\nok')]));
+      }),
+    );
+    raw.listen(0, '127.0.0.1');
+    await once(raw, 'listening');
+    const local = await startProxy({
+      upstreamPeer: () => new HttpPeer({ address: `127.0.0.1:${(raw.address() as AddressInfo).port}` }),
+    });
+    try {
+      const socket = connect(local.port, '127.0.0.1');
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.write(
+        Buffer.concat([
+          Buffer.from('GET /bytes HTTP/1.1\r\nHost: a\r\nX-A: '),
+          value,
+          Buffer.from('\r\nConnection: close\r\n\r\n'),
+        ]),
+      );
+      await once(socket, 'close');
+      const line = (name: string): Buffer =>
+        Buffer.concat([Buffer.from(`\r\n${name}: `), value, Buffer.from('\r\n')]);
+      assert.notEqual(received.indexOf(line('X-A')), -1, received.toString('latin1'));
+      const response = Buffer.concat(chunks);
+      assert.notEqual(response.indexOf(line('x-b')), -1, response.toString('latin1'));
+    } finally {
+      await local.stop();
+      raw.close();
+    }
   });
 
   test('the bytes that came with an upgrade request reach the upstream once it answers', async () => {
