@@ -104,8 +104,9 @@ const LINGER_MS = 5_000;
 const DISCARD_MAX_BYTES = 1 << 20;
 /**
  * What every plaintext connection of this process reads into. A read is parsed before the next one
- * happens, and what outlives it (a partial head, body chunks, the bytes after an upgrade's head) is
- * copied out, so one region serves them all: nothing is allocated per read.
+ * happens, and what outlives it (a partial head, body chunks, a pipelined request, the bytes after an
+ * upgrade's head, an h2c preface) is copied out, so one region serves them all: nothing is allocated
+ * per read.
  */
 const READ_MEMORY = Buffer.allocUnsafeSlow(64 * 1024);
 /** Largest body sent in one buffer with its head; larger ones go as two writes of one writev. */
@@ -809,8 +810,8 @@ export class H1Response extends Stream {
 
   /**
    * Head, chunk-size line, body and tail (a chunk's CRLF, the last chunk) in one write, copied into
-   * one buffer; a large body goes beside them in one writev. Strings are written as they are, never
-   * concatenated first: a concatenation would be copied once more when written.
+   * one buffer; a large body goes beside them in one writev. The pieces are copied in as they are,
+   * never concatenated first: a concatenation would be copied once more when written.
    */
   #send(
     head: readonly string[] | undefined,
