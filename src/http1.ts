@@ -421,8 +421,8 @@ export function isWellFormedHead(head: string, lineBreaks: number): boolean {
 /**
  * A checked head goes out as the buffer its pieces are copied into, one byte at a time: joining them
  * into a string and encoding that into a buffer cost ~40 % more per head (~400 against ~280 ns for a
- * five-field request head; the join is a runtime call that flattens every piece). The pieces must be
- * latin1 (what a checked head holds), as each character is stored as one byte.
+ * five-field request head; the join is a runtime call that flattens every piece). Each character is
+ * stored as its low byte, as latin1 encoding does; a checked head holds no other.
  */
 export function piecesLength(pieces: readonly string[]): number {
   let length = 0;
@@ -437,6 +437,31 @@ export function copyPieces(pieces: readonly string[], out: Buffer, at: number): 
     for (let j = 0; j < piece.length; j++) out[at++] = piece.charCodeAt(j);
   }
   return at;
+}
+
+/** `pieces` (see {@link piecesLength}) in a buffer of their own. */
+export function piecesBuffer(pieces: readonly string[]): Buffer {
+  const out = Buffer.allocUnsafe(piecesLength(pieces));
+  copyPieces(pieces, out, 0);
+  return out;
+}
+
+/** Where a field named `name` (in any case) first is in `fields` (name, value, ...), or -1. */
+export function fieldIndex(fields: readonly string[], name: string): number {
+  for (let i = 0; i < fields.length; i += 2) if (equalsIgnoreCase(fields[i]!, name)) return i;
+  return -1;
+}
+
+/**
+ * Field names compared as HTTP compares them: in any case. Names of one length usually differ in their
+ * first letter, which is compared before anything is lower-cased.
+ */
+export function equalsIgnoreCase(a: string, b: string): boolean {
+  return (
+    a.length === b.length &&
+    (a === b ||
+      ((a.charCodeAt(0) | 0x20) === (b.charCodeAt(0) | 0x20) && a.toLowerCase() === b.toLowerCase()))
+  );
 }
 
 /** Whether a comma-separated header holds a token (given in lower case), e.g. `close` in Connection. */

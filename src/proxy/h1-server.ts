@@ -39,6 +39,7 @@ import {
   listHasToken,
   MessageParser,
   NO_BODY,
+  piecesBuffer,
   piecesLength,
 } from '../http1.ts';
 
@@ -105,8 +106,8 @@ const DISCARD_MAX_BYTES = 1 << 20;
 /**
  * What every plaintext connection of this process reads into. A read is parsed before the next one
  * happens, and what outlives it (a partial head, body chunks, a pipelined request, the bytes after an
- * upgrade's head, an h2c preface) is copied out, so one region serves them all: nothing is allocated
- * per read.
+ * upgrade's head, an h2c preface) is copied out, so one region serves them all: no buffer is
+ * allocated for a read.
  */
 const READ_MEMORY = Buffer.allocUnsafeSlow(64 * 1024);
 /** Largest body sent in one buffer with its head; larger ones go as two writes of one writev. */
@@ -261,18 +262,18 @@ class H1Connection {
   #since = performance.now();
   /** No byte has arrived yet, and the server takes HTTP/2 prior-knowledge connections. */
   #sniffing: boolean;
-  /** Reads arrive in READ_MEMORY (plaintext sockets), not as 'data' events (TLS ones). */
-  readonly #inPlace: boolean;
   /** Requests are no longer read: the socket was handed over, or is being closed. */
   #stopped = false;
+  /** Handed over to an upgrade listener or HTTP/2: whoever has it reads it as a Readable. */
+  #handedOver = false;
 
   constructor(server: H1Server, socket: Socket) {
     this.server = server;
     this.socket = socket;
     this.#sniffing = server.priorKnowledge !== undefined;
     this.#parser = new RequestParser(this, server.options.maxHeaderBytes);
-    this.#inPlace = readInPlace(socket, READ_MEMORY, this.#onRead);
-    if (!this.#inPlace) socket.on('data', this.#onData);
+    // Plaintext sockets read into READ_MEMORY; TLS ones emit 'data'.
+    if (!readInPlace(socket, READ_MEMORY, this.#onRead)) socket.on('data', this.#onData);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
     socket.on('drain', this.#onDrain);
@@ -364,16 +365,21 @@ class H1Connection {
 
   readonly #onRead = (bytesRead: number, memory: Buffer): boolean => {
     const chunk = memory.subarray(0, bytesRead);
-    // Handed over (an upgrade, HTTP/2): its new reader reads the socket as a Readable.
-    if (this.#stopped) return this.socket.push(Buffer.from(chunk));
-    this.#onData(chunk);
-    if (this.#backlog !== undefined) this.#backlog = this.#kept(this.#backlog);
+    // An upgrade's tunnel reads the socket as a Readable (HTTP/2 takes the handle: no read comes here).
+    if (this.#handedOver) return this.socket.push(Buffer.from(chunk));
+    // Closing: what still arrives is dropped, and the read goes on to the client's end.
+    if (this.#stopped) return true;
+    try {
+      this.#onData(chunk);
+    } finally {
+      if (this.#backlog !== undefined) this.#backlog = this.#kept(this.#backlog);
+    }
     return true;
   };
 
   /** `chunk` itself, or a copy when it lies in READ_MEMORY and must outlive this read. */
   #kept(chunk: Buffer): Buffer {
-    return this.#inPlace && chunk.buffer === READ_MEMORY.buffer ? Buffer.from(chunk) : chunk;
+    return chunk.buffer === READ_MEMORY.buffer ? Buffer.from(chunk) : chunk;
   }
 
   readonly #onData = (chunk: Buffer): void => {
@@ -460,6 +466,7 @@ class H1Connection {
     if (data.length < H2_PREFACE_START.length) return true;
     this.#sniffing = false;
     const socket = this.socket;
+    this.#handedOver = true;
     this.#stop();
     socket.pause();
     socket.unshift(this.#kept(data));
@@ -473,6 +480,7 @@ class H1Connection {
     this.#backlog = undefined;
     this.#request = undefined;
     this.socket.pause();
+    this.#handedOver = true;
     this.#stop();
     this.server.emit('upgrade', req, this.socket, head);
   }
@@ -799,7 +807,7 @@ export class H1Response extends Stream {
 
   #flushHead(): boolean {
     const head = this.#takeHead();
-    return head === undefined ? true : this.socket.write(headBuffer(head));
+    return head === undefined ? true : this.socket.write(piecesBuffer(head));
   }
 
   #takeHead(): readonly string[] | undefined {
@@ -831,7 +839,7 @@ export class H1Response extends Stream {
       return socket.write(out);
     }
     socket.cork();
-    if (head !== undefined) socket.write(headBuffer(head));
+    if (head !== undefined) socket.write(piecesBuffer(head));
     if (size !== undefined) socket.write(size, 'latin1');
     let ok = socket.write(body);
     if (tail !== undefined) ok = socket.write(tail, 'latin1');
@@ -962,12 +970,13 @@ class HeadFields {
       else if (lower === 'connection') this.connection = String(value);
       else if (lower === 'transfer-encoding') this.transferEncoding = String(value);
     }
+    // Values may be numbers (a Content-Length, a value given to setHeader): the pieces are strings.
     const parts = this.#parts;
     if (Array.isArray(value)) {
-      for (const item of value) parts.push(name, ': ', item, '\r\n');
+      for (const item of value) parts.push(name, ': ', String(item), '\r\n');
       this.#lineBreaks += value.length;
     } else {
-      parts.push(name, ': ', value as string, '\r\n');
+      parts.push(name, ': ', String(value), '\r\n');
       this.#lineBreaks++;
     }
   }
@@ -986,7 +995,7 @@ class HeadFields {
   head(): string {
     this.#parts.push('\r\n');
     const head = this.#parts.join('');
-    if (this.#checked || isWellFormedHead(head, this.#lineBreaks)) return head;
+    if (isWellFormedHead(head, this.#lineBreaks)) return head;
     const lines = head.split('\r\n').slice(1, -2);
     for (const line of lines) {
       const colon = line.indexOf(': ');
@@ -995,12 +1004,6 @@ class HeadFields {
     }
     throw new PorticoError('INVALID_ARGUMENT', 'a response header value holds a line break');
   }
-}
-
-function headBuffer(head: readonly string[]): Buffer {
-  const out = Buffer.allocUnsafe(piecesLength(head));
-  copyPieces(head, out, 0);
-  return out;
 }
 
 function emitFinish(res: H1Response): void {

@@ -6,7 +6,13 @@
 import type { OutgoingHttpHeader } from 'node:http';
 import { PorticoError } from '../errors.ts';
 import { connectionTokens, HOP_BY_HOP_HEADERS, HTTP_TOKEN } from '../http.ts';
-import { FIELD_TEXT, lowerCaseFieldName, requestFieldProblem } from '../http1.ts';
+import {
+  equalsIgnoreCase,
+  FIELD_TEXT,
+  fieldIndex,
+  lowerCaseFieldName,
+  requestFieldProblem,
+} from '../http1.ts';
 
 /**
  * Case-insensitive, order-preserving, multi-valued header list over a flat name/value array. `set` and
@@ -48,11 +54,8 @@ export class HeaderList {
 
   /** The first value of a header, or undefined. */
   get(name: string): string | undefined {
-    const raw = this.#raw;
-    for (let i = 0; i < raw.length; i += 2) {
-      if (equalsIgnoreCase(raw[i]!, name)) return raw[i + 1];
-    }
-    return undefined;
+    const at = fieldIndex(this.#raw, name);
+    return at === -1 ? undefined : this.#raw[at + 1];
   }
 
   /** Every value of a header, in order. */
@@ -66,7 +69,7 @@ export class HeaderList {
   }
 
   has(name: string): boolean {
-    return this.get(name) !== undefined;
+    return fieldIndex(this.#raw, name) !== -1;
   }
 
   /** Replaces every value of `name` with one value. */
@@ -99,10 +102,6 @@ export class HeaderList {
 function checkRequestField(name: string, value: string): void {
   const problem = requestFieldProblem(name, value);
   if (problem !== undefined) throw new PorticoError('INVALID_ARGUMENT', `upstream request: ${problem}`);
-}
-
-function equalsIgnoreCase(a: string, b: string): boolean {
-  return a.length === b.length && (a === b || a.toLowerCase() === b.toLowerCase());
 }
 
 /**

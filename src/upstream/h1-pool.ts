@@ -27,7 +27,13 @@ import { PorticoError } from '../errors.ts';
 import { HTTP_TOKEN } from '../http.ts';
 import { connectPeer } from './connect.ts';
 import { ResponseParser, type ResponseSink } from './h1-response.ts';
-import { copyPieces, isWellFormedHead, piecesLength, requestFieldProblem } from '../http1.ts';
+import {
+  equalsIgnoreCase,
+  fieldIndex,
+  isWellFormedHead,
+  piecesBuffer,
+  requestFieldProblem,
+} from '../http1.ts';
 import type { HttpPeer } from './peer.ts';
 
 /** The dispatch options the engine sends, as both this client and undici's Pool read them. */
@@ -304,7 +310,7 @@ class H1Connection implements ResponseSink {
     exchange.handler.onRequestStart?.(exchange, NO_CONTEXT);
     if (exchange.done || this.#exchange !== exchange) return;
     const body = options.body ?? null;
-    const chunked = body !== null && !hasField(options.headers, 'content-length');
+    const chunked = body !== null && fieldIndex(options.headers, 'content-length') === -1;
     let head: Buffer;
     try {
       head = requestHead(options, chunked, this.#pool.peer);
@@ -586,15 +592,6 @@ export class ReadMemory {
 
 const LAST_CHUNK = Buffer.from('0\r\n\r\n');
 
-/** Whether `headers` (name, value, ...) holds a field named `lower` in any case. */
-function hasField(headers: readonly string[], lower: string): boolean {
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i]!;
-    if (name.length === lower.length && name.toLowerCase() === lower) return true;
-  }
-  return false;
-}
-
 /**
  * The request line and fields, with Host and body framing (`chunked`: a body without Content-Length)
  * added where missing; checked for injection unless `headersChecked`.
@@ -604,9 +601,18 @@ function requestHead(options: H1DispatchOptions, chunked: boolean, peer: HttpPee
   if (!HTTP_TOKEN.test(method)) throw invalid(`method ${JSON.stringify(method)} is not a token`);
   if (!REQUEST_TARGET.test(path)) throw invalid(`request target ${JSON.stringify(path)} is invalid`);
   const parts = [method, ' ', path, ' HTTP/1.1\r\n'];
-  for (let i = 0; i < headers.length; i += 2) parts.push(headers[i]!, ': ', headers[i + 1]!, '\r\n');
+  let host = false;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    // Only names of the two lengths are compared: most fields are neither.
+    if (name.length === 4) host ||= equalsIgnoreCase(name, 'host');
+    else if (name.length === 17 && equalsIgnoreCase(name, 'transfer-encoding'))
+      // The body's framing is this client's: a field of the caller's would contradict what it sends.
+      throw invalid('Transfer-Encoding is hop-by-hop: the proxy frames the body itself');
+    parts.push(name, ': ', headers[i + 1]!, '\r\n');
+  }
   let lineBreaks = headers.length / 2 + 2;
-  if (!hasField(headers, 'host')) {
+  if (!host) {
     parts.push('host: ', peer.origin.slice(peer.origin.indexOf('//') + 2), '\r\n');
     lineBreaks++;
   }
@@ -615,11 +621,7 @@ function requestHead(options: H1DispatchOptions, chunked: boolean, peer: HttpPee
     lineBreaks++;
   }
   parts.push('\r\n');
-  if (options.headersChecked === true) {
-    const head = Buffer.allocUnsafe(piecesLength(parts));
-    copyPieces(parts, head, 0);
-    return head;
-  }
+  if (options.headersChecked === true) return piecesBuffer(parts);
   const head = parts.join('');
   if (!isWellFormedHead(head, lineBreaks)) throw invalidField(headers);
   return Buffer.from(head, 'latin1');

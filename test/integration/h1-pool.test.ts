@@ -332,6 +332,17 @@ describe('HTTP/1.1 upstream client', () => {
       },
     ));
 
+  test('a Transfer-Encoding set by a filter is refused: the pool frames a body itself', () =>
+    exchange(
+      (_head, socket) => socket.write(ok('x')),
+      async (proxy, upstream) => {
+        assert.equal((await get(proxy.url)).status, 500);
+        assert.equal(upstream.requests.length, 0);
+      },
+      {},
+      { upstreamRequestFilter: (_session, request) => request.headers.set('Transfer-Encoding', 'chunked') },
+    ));
+
   test('a control character or a character beyond latin1 in a filter-set header never reaches the upstream', async () => {
     for (const value of ['a\x01b', 'snow\u2603man']) {
       await exchange(

@@ -2,7 +2,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { HttpPeer, type ResponseHeader } from '../../src/index.ts';
+import { HttpPeer, respondError, type ResponseHeader } from '../../src/index.ts';
 import { startOrigin, startProxy, rawExchange, type Origin, type TestProxy } from '../helpers/servers.ts';
 
 /** Reads from `socket` until `done(text so far)` holds or it closes; fails after `timeoutMs`. */
@@ -504,8 +504,110 @@ describe('many connections reading into one memory', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     await overwriteReads();
     const text = await reply;
-    socket.destroy();
     assert.match(text, /^HTTP\/1\.1 101 /);
     assert.ok(text.endsWith(`\r\n\r\n${early}`), text.slice(-80));
+    // Then more through the tunnel than a Readable holds before it stops reading: it must resume.
+    const bulk = 'z'.repeat(1024 * 1024);
+    const echoed = readUntil(socket, (t) => t.length >= bulk.length, 5_000);
+    socket.write(bulk);
+    assert.equal(await echoed, bulk);
+    socket.destroy();
+  });
+});
+
+describe('heads built with setHeader, and connections closing while the client still sends', () => {
+  let origin: Origin;
+  let proxy: TestProxy;
+
+  before(async () => {
+    origin = await startOrigin((_req, res) => res.end('ok'));
+    proxy = await startProxy({
+      upstreamPeer: () => new HttpPeer({ address: origin.address }),
+      requestFilter: (session) => {
+        if (session.path === '/numbers') {
+          // As node allows: numbers, alone or in a list; the body's length becomes a number too.
+          session.response.setHeader('x-n', [1, 2] as unknown as string[]);
+          session.response.setHeader('x-m', 3);
+          session.response.end('hi');
+          return 'responded';
+        }
+        if (session.path === '/grpc') {
+          respondError(session, 503, 'no backend');
+          return 'responded';
+        }
+        if (session.path === '/deny') {
+          session.respond(403, 'no');
+          return 'responded';
+        }
+        return 'continue';
+      },
+    });
+  });
+
+  after(async () => {
+    await proxy.stop();
+    await origin.close();
+  });
+
+  test('numbers set as field values, and a length the server adds, go out as their digits', async () => {
+    const text = await rawExchange(
+      proxy.port,
+      'GET /numbers HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n',
+    );
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.match(text, /\r\nx-n: 1\r\nx-n: 2\r\nx-m: 3\r\n/);
+    assert.match(text, /\r\ncontent-length: 2\r\n[\s\S]*\r\n\r\nhi$/i);
+  });
+
+  test('a gRPC request the proxy refuses gets a Trailers-Only answer over HTTP/1.1 too', async () => {
+    const text = await rawExchange(
+      proxy.port,
+      'POST /grpc HTTP/1.1\r\nHost: a\r\nContent-Type: application/grpc\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+    );
+    assert.match(text, /^HTTP\/1\.1 200 /);
+    assert.match(text, /\r\ngrpc-status: 14\r\n/);
+    assert.match(text, /\r\ncontent-length: 0\r\n/i);
+  });
+
+  /**
+   * Sends `head` and 32 MB of body at once; resolves with what came back once the connection closed on
+   * both sides: the proxy must go on reading (and dropping) the client's bytes until the client's own
+   * end, which follows the proxy's, or the client could not flush what it sent.
+   */
+  async function closesWhileSending(head: string): Promise<{ text: string; ms: number }> {
+    const socket = connect(proxy.port, '127.0.0.1');
+    await once(socket, 'connect');
+    const started = Date.now();
+    let text = '';
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')));
+    socket.write(head);
+    // More than loopback's socket buffers hold (a few MB each way), all queued at once: the client can
+    // flush it, and so close, only if the proxy goes on reading.
+    const chunk = Buffer.alloc(512 * 1024, 'x');
+    for (let sent = 0; sent < 32 * 1024 * 1024; sent += chunk.length) socket.write(chunk);
+    socket.on('error', () => {}); // a reset is a close too
+    const closed = await Promise.race([
+      new Promise<boolean>((resolve) => socket.once('close', () => resolve(true))),
+      new Promise<boolean>((resolve) => setTimeout(resolve, 3_000, false)),
+    ]);
+    socket.destroy();
+    assert.ok(closed, `the connection had not closed after 3 s; the proxy sent: ${text.slice(0, 80)}`);
+    return { text, ms: Date.now() - started };
+  }
+
+  test('a malformed request whose body keeps coming is answered 400 and its connection closed', async () => {
+    const { text, ms } = await closesWhileSending(
+      'POST /x HTTP/1.1\r\nHost: a\r\nBad Header: 1\r\nContent-Length: 100000000\r\n\r\n',
+    );
+    assert.match(text, /^HTTP\/1\.1 400 /);
+    assert.ok(ms < 2_000, `closed after ${ms} ms`);
+  });
+
+  test('an upload refused before its body, past the discard bound, is closed while it still comes', async () => {
+    const { text, ms } = await closesWhileSending(
+      'POST /deny HTTP/1.1\r\nHost: a\r\nContent-Length: 100000000\r\n\r\n',
+    );
+    assert.match(text, /^HTTP\/1\.1 403 [\s\S]*\r\nconnection: close\r\n/i);
+    assert.ok(ms < 2_000, `closed after ${ms} ms`);
   });
 });

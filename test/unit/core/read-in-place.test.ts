@@ -9,6 +9,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { readInPlace } from '../../../src/read-in-place.ts';
+import { createPki } from '../../helpers/certs.ts';
 
 async function acceptedPair(): Promise<{ accepted: Socket; client: Socket; close: () => void }> {
   const server = createServer();
@@ -56,5 +57,31 @@ test('an accepted socket reads into the memory given, not as data events; pause,
     await ended;
   } finally {
     close();
+  }
+});
+
+test('a TLS socket is left as it is: node:tls reads it as a Readable', async () => {
+  const { createServer: createTlsServer, connect: tlsConnect } = await import('node:tls');
+  const leaf = createPki().issue('localhost', ['localhost']);
+  const server = createTlsServer({ cert: leaf.cert, key: leaf.key });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const client = tlsConnect({
+    port: (server.address() as AddressInfo).port,
+    host: '127.0.0.1',
+    rejectUnauthorized: false,
+  });
+  try {
+    const [accepted] = (await once(server, 'secureConnection')) as [Socket];
+    assert.equal(
+      readInPlace(accepted, Buffer.alloc(64), () => assert.fail('a read in place')),
+      false,
+    );
+    const data = once(accepted, 'data');
+    client.write('over tls');
+    assert.equal(String((await data)[0]), 'over tls');
+  } finally {
+    client.destroy();
+    server.close();
   }
 });
