@@ -456,6 +456,51 @@ describe('many connections reading into one memory', () => {
     assert.ok(text.endsWith(`POST /after ${'w'.repeat(500)} ${'v'.repeat(1000)}`), text.slice(-80));
   });
 
+  test('an h2c preface split in two, other connections read between, is still HTTP/2', async () => {
+    // The same process, so the same read memory: the first two bytes must be kept over the noise.
+    const h2c = await startProxy(
+      { upstreamPeer: () => new HttpPeer({ address: origin.address }) },
+      { h2c: true },
+    );
+    // A relay that sends the client's first two bytes, then the rest after other connections read.
+    const relay = createServer((client) => {
+      const upstream = connect(h2c.port, '127.0.0.1');
+      client.once('data', (first: Buffer) => {
+        client.pause();
+        upstream.write(first.subarray(0, 2));
+        void (async () => {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          await overwriteReads();
+          upstream.write(first.subarray(2));
+          client.pipe(upstream);
+          client.resume();
+        })();
+      });
+      upstream.pipe(client);
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    relay.listen(0, '127.0.0.1');
+    await once(relay, 'listening');
+    const { connect: connectH2 } = await import('node:http2');
+    const session = connectH2(`http://127.0.0.1:${(relay.address() as AddressInfo).port}`);
+    try {
+      const stream = session.request({ ':path': '/h2c', 'x-a': 'over h2' });
+      stream.end();
+      const [headers] = (await once(stream, 'response')) as [Record<string, unknown>];
+      let body = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => (body += chunk));
+      await once(stream, 'end');
+      assert.equal(headers[':status'], 200);
+      assert.equal(body, 'GET /h2c over h2 ');
+    } finally {
+      session.close();
+      relay.close();
+      await h2c.stop();
+    }
+  });
+
   test('field values with obs-text bytes pass byte for byte, upstream and back', async () => {
     const value = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0x20, 0x80, 0xff]); // "café", 0x80, 0xff
     // A raw origin: it records the request's bytes and answers with the value in a field of its own.
