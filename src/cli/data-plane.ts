@@ -37,6 +37,8 @@ export interface GatewayServerSettings {
   workers: number | 'auto';
   admin: string | false;
   gracePeriodMs: number;
+  handoverWaitMs: number;
+  readinessFile: string | undefined;
   logLevel: string;
   listen: string[];
   tlsListen: string[];
@@ -55,6 +57,8 @@ export function gatewayServer(settings: GatewayServerSettings): {
     workers: settings.workers,
     admin: settings.admin,
     gracePeriodMs: settings.gracePeriodMs,
+    handoverWaitMs: settings.handoverWaitMs,
+    ...(settings.readinessFile === undefined ? {} : { readinessFile: settings.readinessFile }),
     logger,
   });
   return { server, logger, gateway: addGatewayDataPlane(server, settings) };

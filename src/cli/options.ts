@@ -14,6 +14,8 @@ export interface ServeSettings {
   adminToken: string | undefined;
   workers: number | 'auto';
   gracePeriodMs: number;
+  handoverWaitMs: number;
+  readinessFile: string | undefined;
   accessLog: boolean;
   logLevel: string;
 }
@@ -26,6 +28,8 @@ export const DATA_PLANE_SETTINGS = {
   admin: 'PORTICO_ADMIN',
   workers: 'PORTICO_WORKERS',
   'grace-period': 'PORTICO_GRACE_PERIOD',
+  'handover-wait': 'PORTICO_HANDOVER_WAIT',
+  'readiness-file': 'PORTICO_READINESS_FILE',
   'access-log': 'PORTICO_ACCESS_LOG',
   'log-level': 'PORTICO_LOG_LEVEL',
 } as const;
@@ -38,6 +42,8 @@ export const DATA_PLANE_OPTIONS = {
   admin: { type: 'string' },
   workers: { type: 'string' },
   'grace-period': { type: 'string' },
+  'handover-wait': { type: 'string' },
+  'readiness-file': { type: 'string' },
   'access-log': { type: 'string' },
   'log-level': { type: 'string' },
 } as const;
@@ -54,6 +60,10 @@ export const DATA_PLANE_HELP = `      --listen HOST:PORT     proxy listener, HTT
       --workers N|auto       worker processes (default auto: one per core, cgroup-aware; 0 = in-process)
                                                                                 PORTICO_WORKERS
       --grace-period DUR     SIGTERM drain time (default 30s)                   PORTICO_GRACE_PERIOD
+      --handover-wait DUR    on SIGTERM, accept until a successor listens on the same ports, for at
+                             most DUR, then drain (default 0s)                  PORTICO_HANDOVER_WAIT
+      --readiness-file PATH  a file that exists while /readyz is 200 (default none)
+                                                                                PORTICO_READINESS_FILE
       --access-log BOOL      one JSON line per request (default true)           PORTICO_ACCESS_LOG
       --log-level LEVEL      trace|debug|info|warn|error (default info)         PORTICO_LOG_LEVEL`;
 
@@ -132,10 +142,10 @@ export function resolveDataPlane(merged: RawFlags): DataPlaneSettings {
   if (workers !== 'auto' && (!Number.isInteger(workers) || workers < 0)) {
     throw new InvalidArgumentError('--workers', `must be "auto" or a whole number ≥ 0, got "${workersRaw}"`);
   }
-  const graceRaw = merged['grace-period'];
-  const grace = graceRaw === undefined ? 30_000 : parseDuration(String(graceRaw));
-  if (grace === undefined)
-    throw new InvalidArgumentError('--grace-period', `"${String(graceRaw)}" is not a duration like 30s`);
+  const grace = durationSetting(merged, 'grace-period', 30_000);
+  const handoverWait = durationSetting(merged, 'handover-wait', 0);
+  const readinessFile = merged['readiness-file'] === undefined ? undefined : String(merged['readiness-file']);
+  if (readinessFile === '') throw new InvalidArgumentError('--readiness-file', 'must be a path');
   return {
     listen,
     tlsListen,
@@ -143,9 +153,20 @@ export function resolveDataPlane(merged: RawFlags): DataPlaneSettings {
     admin: admin === 'off' ? false : admin,
     workers,
     gracePeriodMs: grace,
+    handoverWaitMs: handoverWait,
+    readinessFile,
     accessLog: bool(merged['access-log'], '--access-log', true),
     logLevel: merged['log-level'] === undefined ? 'info' : String(merged['log-level']),
   };
+}
+
+function durationSetting(merged: RawFlags, flag: string, fallbackMs: number): number {
+  const raw = merged[flag];
+  if (raw === undefined) return fallbackMs;
+  const ms = parseDuration(String(raw));
+  if (ms === undefined)
+    throw new InvalidArgumentError(`--${flag}`, `"${String(raw)}" is not a duration like 30s`);
+  return ms;
 }
 
 function list(value: RawValue | undefined): string[] {

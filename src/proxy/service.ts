@@ -107,6 +107,7 @@ export function httpProxyService<CTX>(
 export class HttpProxyService<CTX> implements ListeningService {
   readonly kind = 'listening';
   readonly name: string;
+  readonly listenAddresses: readonly string[];
   readonly #proxy: ProxyHttp<CTX>;
   readonly #options: HttpProxyServiceOptions;
   readonly #limits: DownstreamLimits;
@@ -128,6 +129,7 @@ export class HttpProxyService<CTX> implements ListeningService {
     }
     for (const address of options.listen) parseListenAddress(address, 'listen');
     for (const address of tlsListen) parseListenAddress(address, 'tls.listen');
+    this.listenAddresses = Object.freeze([...options.listen, ...tlsListen]);
     if (options.tls !== undefined) {
       if (typeof options.tls.certificates !== 'function')
         throw new InvalidArgumentError('tls.certificates', 'must be a function returning a CertificateStore');

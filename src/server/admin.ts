@@ -22,7 +22,10 @@ export class AdminServer {
   async listen(address: string): Promise<number> {
     const { host, port } = parseListenAddress(address, 'admin');
     this.#server = createServer((req, res) => this.#dispatch(req, res));
-    this.#server.listen({ host, port });
+    // reusePort: a successor (the surge pod of a rollout on hostNetwork) binds the same address while
+    // this process still runs. Until one of them goes, either may answer a request; readiness has a
+    // file of its own for that reason (ServerOptions.readinessFile).
+    this.#server.listen({ host, port, reusePort: true });
     await once(this.#server, 'listening');
     return (this.#server.address() as { port: number }).port;
   }

@@ -6,6 +6,7 @@ import { createLogger, ProxyMetrics, type Logger } from '../observability/index.
 import type { ClusterMetrics } from '../observability/cluster-metrics.ts';
 import { AdminServer, sendJson } from './admin.ts';
 import { availableCores } from './cores.ts';
+import { awaitSuccessor, ownListeners, ReadinessFile } from './handover.ts';
 import type { BackgroundService, ListeningService, Service, ServiceContext } from './service.ts';
 import { keepTickObjectShape } from './tick-shape.ts';
 
@@ -37,6 +38,19 @@ export interface ServerOptions {
   workerExecArgv?: string[];
   /** Longest wait before restarting a crashed worker; the wait doubles from 100 ms per quick crash. Default 10 000. */
   maxRestartDelayMs?: number;
+  /**
+   * On SIGTERM, keep accepting for up to this long until a successor listens on every port of the
+   * listening services (more sockets on the port than ours, in this network namespace), then drain.
+   * For a process that is always replaced on the same ports, e.g. a DaemonSet pod on hostNetwork:
+   * the replacement of a deleted pod starts only once the old one is terminating, and closing at
+   * once would refuse connections until it listens. Default 0: drain at once.
+   */
+  handoverWaitMs?: number;
+  /**
+   * A file the primary keeps while `/readyz` would answer 200, and removes otherwise (also on
+   * SIGTERM): an exec readiness probe that answers for this process alone (see {@link ReadinessFile}).
+   */
+  readinessFile?: string;
 }
 
 /** The Node flags workers get unless `ServerOptions.workerExecArgv` says otherwise (see there). */
@@ -50,6 +64,9 @@ type ControlMessage =
   | { portico: 'ready' }
   | { portico: 'shutdown'; graceMs: number }
   | { portico: 'user'; topic: string; body: unknown };
+
+/** How often the readiness file is brought in line with `/readyz`. */
+const READINESS_FILE_INTERVAL_MS = 500;
 
 /** A worker that lived at least this long is considered healthy, and its crash counter resets. */
 const STABLE_AFTER_MS = 30_000;
@@ -69,6 +86,8 @@ export class Server {
   readonly #adminAddress: string | false;
   readonly #maxRestartDelayMs: number;
   readonly #workerExecArgv: readonly string[];
+  readonly #handoverWaitMs: number;
+  readonly #readinessFile: ReadinessFile | undefined;
   readonly #services: Service[] = [];
   readonly #readinessGates = new Map<string, () => boolean>();
   readonly #messageHandlers = new Map<string, Array<(body: unknown, workerId: number) => void>>();
@@ -77,6 +96,8 @@ export class Server {
   #metrics: ProxyMetrics | undefined;
   #adminPort = 0;
   #stopping = false;
+  /** SIGTERM arrived: not ready any more, though still serving until a successor listens. */
+  #leaving = false;
   #started = false;
 
   constructor(options: ServerOptions = {}) {
@@ -92,6 +113,12 @@ export class Server {
     if (!(this.gracePeriodMs >= 0)) throw new InvalidArgumentError('gracePeriodMs', 'must be ≥ 0');
     this.#maxRestartDelayMs = options.maxRestartDelayMs ?? 10_000;
     this.#workerExecArgv = options.workerExecArgv ?? DEFAULT_WORKER_EXEC_ARGV;
+    this.#handoverWaitMs = options.handoverWaitMs ?? 0;
+    if (!(this.#handoverWaitMs >= 0)) throw new InvalidArgumentError('handoverWaitMs', 'must be ≥ 0');
+    if (options.readinessFile !== undefined && options.readinessFile === '')
+      throw new InvalidArgumentError('readinessFile', 'must be a path');
+    this.#readinessFile =
+      options.readinessFile === undefined ? undefined : new ReadinessFile(options.readinessFile);
     this.logger = options.logger ?? createLogger();
     this.#adminAddress = options.admin ?? '127.0.0.1:9901';
     this.admin = this.#adminAddress === false || !this.isPrimaryProcess ? undefined : new AdminServer();
@@ -162,6 +189,7 @@ export class Server {
   async stop(graceMs = this.gracePeriodMs): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
+    await this.#publishReadiness();
     if (this.workers > 0 && cluster.isPrimary) {
       await this.#stopWorkers(graceMs);
       await this.#stopBackground('primary');
@@ -214,6 +242,7 @@ export class Server {
     this.#ready.add(0);
     const metrics = await this.#clusterMetrics(context);
     await this.#startAdmin(() => metrics.render());
+    this.#watchReadiness();
     this.logger.info(
       { admin: this.#adminAddress, services: this.#services.map((s) => s.name) },
       'portico serving in one process',
@@ -224,6 +253,7 @@ export class Server {
     const context = this.#context();
     const metrics = await this.#clusterMetrics(context);
     await this.#startAdmin(() => metrics.render());
+    this.#watchReadiness();
     await Promise.all(this.#background('primary').map((s) => s.start(context)));
     cluster.on('message', (worker: Worker, message: ControlMessage) =>
       this.#onWorkerMessage(worker, message),
@@ -313,6 +343,42 @@ export class Server {
     process.send?.({ portico: 'ready' } satisfies ControlMessage);
   }
 
+  /** The wait of {@link ServerOptions.handoverWaitMs}: until a successor listens, then drain. */
+  async #awaitSuccessor(): Promise<void> {
+    this.#leaving = true;
+    await this.#publishReadiness();
+    if (this.#handoverWaitMs === 0) return;
+    const addresses = this.#listening().flatMap((s) => s.listenAddresses ?? []);
+    if (addresses.length === 0) return;
+    const started = Date.now();
+    const result = await awaitSuccessor(
+      ownListeners(addresses, Math.max(1, this.workers)),
+      this.#handoverWaitMs,
+    );
+    const waitedMs = Date.now() - started;
+    if (result === 'successor') this.logger.info({ waitedMs }, 'a successor listens on every port; draining');
+    else if (result === 'timeout')
+      this.logger.warn({ waitedMs }, 'no successor listens on the ports; draining without one');
+    else
+      this.logger.warn('socket tables unreadable (/proc/net/tcp): draining without waiting for a successor');
+  }
+
+  /** Keeps the readiness file in line with `/readyz`, checked twice a second. */
+  #watchReadiness(): void {
+    if (this.#readinessFile === undefined) return;
+    void this.#publishReadiness();
+    setInterval(() => void this.#publishReadiness(), READINESS_FILE_INTERVAL_MS).unref();
+  }
+
+  /** Brings the readiness file in line with `/readyz`. */
+  async #publishReadiness(): Promise<void> {
+    if (this.#readinessFile === undefined) return;
+    const waitingFor = this.#notReady();
+    await this.#readinessFile
+      .update(waitingFor.length === 0, { ready: true })
+      .catch((error: unknown) => this.logger.error({ err: error }, 'readiness file cannot be written'));
+  }
+
   async #exitAfter(stopping: Promise<void>): Promise<void> {
     await stopping.catch((error: unknown) => this.logger.error({ err: error }, 'shutdown failed'));
     process.exit(0);
@@ -348,7 +414,7 @@ export class Server {
 
   #notReady(): string[] {
     const waiting: string[] = [];
-    if (this.#stopping) waiting.push('shutting down');
+    if (this.#stopping || this.#leaving) waiting.push('shutting down');
     const expected = this.workers === 0 ? [0] : Array.from({ length: this.workers }, (_, i) => i + 1);
     for (const slot of expected)
       if (!this.#ready.has(slot)) waiting.push(slot === 0 ? 'listeners' : `worker ${slot}`);
@@ -364,8 +430,11 @@ export class Server {
       return;
     }
     process.once('SIGTERM', () => {
-      this.logger.info({ graceMs: this.gracePeriodMs }, 'SIGTERM: draining');
-      void this.#exitAfter(this.stop());
+      this.logger.info(
+        { graceMs: this.gracePeriodMs, handoverWaitMs: this.#handoverWaitMs },
+        'SIGTERM: draining',
+      );
+      void this.#exitAfter(this.#awaitSuccessor().then(() => this.stop()));
     });
     process.once('SIGINT', () => {
       this.logger.info('SIGINT: exiting now');

@@ -18,6 +18,11 @@ export interface ServiceContext {
 export interface ListeningService {
   readonly kind: 'listening';
   readonly name: string;
+  /**
+   * The `host:port`s every worker binds. A Server with `handoverWaitMs` waits on SIGTERM until a
+   * successor listens on these ports too; a service without them is not waited for.
+   */
+  readonly listenAddresses?: readonly string[];
   /** Binds and starts serving; resolves once listening. */
   start(context: ServiceContext): Promise<void>;
   /**

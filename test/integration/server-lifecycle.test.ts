@@ -1,6 +1,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startOrigin, get, closedPort } from '../helpers/servers.ts';
 import { spawnFixture, waitReady, exitOf, eventually, childPids } from '../helpers/process.ts';
 
@@ -14,6 +16,22 @@ function processAlive(pid: number): boolean {
   return existsSync(`/proc/${pid}`);
 }
 
+/** The fixture proxying to `upstream`, on fresh ports unless `ports` are given; `env` adds its settings. */
+async function spawnProxy(
+  upstream: string,
+  env: Record<string, string>,
+  ports?: { port: number; admin: number },
+): Promise<{ proxy: ReturnType<typeof spawnFixture>; port: number; admin: number }> {
+  const { port, admin } = ports ?? { port: await closedPort(), admin: await closedPort() };
+  const proxy = spawnFixture(FIXTURE, {
+    UPSTREAM: upstream,
+    LISTEN: `127.0.0.1:${port}`,
+    ADMIN: `127.0.0.1:${admin}`,
+    ...env,
+  });
+  return { proxy, port, admin };
+}
+
 describe('Server with worker processes', () => {
   test('SIGTERM finishes an in-flight slow response, then exits 0', async () => {
     let requestArrived: () => void = () => undefined;
@@ -24,14 +42,7 @@ describe('Server with worker processes', () => {
         setTimeout(() => res.end('finished after drain'), 800);
       } else res.end('fast');
     });
-    const [port, admin] = [await closedPort(), await closedPort()];
-    const proxy = spawnFixture(FIXTURE, {
-      UPSTREAM: origin.address,
-      LISTEN: `127.0.0.1:${port}`,
-      ADMIN: `127.0.0.1:${admin}`,
-      WORKERS: '2',
-      GRACE_MS: '5000',
-    });
+    const { proxy, port, admin } = await spawnProxy(origin.address, { WORKERS: '2', GRACE_MS: '5000' });
     try {
       await waitReady(admin);
       const slow = get(`http://127.0.0.1:${port}/slow`);
@@ -51,13 +62,7 @@ describe('Server with worker processes', () => {
 
   test('a killed worker is replaced while the other keeps answering', async () => {
     const origin = await startOrigin((_req, res) => res.end('ok'));
-    const [port, admin] = [await closedPort(), await closedPort()];
-    const proxy = spawnFixture(FIXTURE, {
-      UPSTREAM: origin.address,
-      LISTEN: `127.0.0.1:${port}`,
-      ADMIN: `127.0.0.1:${admin}`,
-      WORKERS: '2',
-    });
+    const { proxy, port, admin } = await spawnProxy(origin.address, { WORKERS: '2' });
     try {
       await waitReady(admin);
       const before = childPids(proxy.pid!);
@@ -98,13 +103,7 @@ describe('Server with worker processes', () => {
 
   test('the primary /metrics sums every worker', async () => {
     const origin = await startOrigin((_req, res) => res.end('ok'));
-    const [port, admin] = [await closedPort(), await closedPort()];
-    const proxy = spawnFixture(FIXTURE, {
-      UPSTREAM: origin.address,
-      LISTEN: `127.0.0.1:${port}`,
-      ADMIN: `127.0.0.1:${admin}`,
-      WORKERS: '2',
-    });
+    const { proxy, port, admin } = await spawnProxy(origin.address, { WORKERS: '2' });
     try {
       await waitReady(admin);
       // New connections each time: SO_REUSEPORT spreads them over both workers.
@@ -122,14 +121,7 @@ describe('Server with worker processes', () => {
 
   test('SIGINT exits at once, even with a request in flight', async () => {
     const origin = await startOrigin((_req, res) => void setTimeout(() => res.end('late'), 5_000).unref());
-    const [port, admin] = [await closedPort(), await closedPort()];
-    const proxy = spawnFixture(FIXTURE, {
-      UPSTREAM: origin.address,
-      LISTEN: `127.0.0.1:${port}`,
-      ADMIN: `127.0.0.1:${admin}`,
-      WORKERS: '1',
-      GRACE_MS: '30000',
-    });
+    const { proxy, port, admin } = await spawnProxy(origin.address, { WORKERS: '1', GRACE_MS: '30000' });
     try {
       await waitReady(admin);
       const pending = get(`http://127.0.0.1:${port}/`).catch((e: Error) => e);
@@ -141,6 +133,57 @@ describe('Server with worker processes', () => {
       await exitOf(proxy);
       assert.ok(Date.now() - started < 3_000, 'fast exit');
       assert.ok((await pending) instanceof Error);
+    } finally {
+      proxy.kill('SIGKILL');
+      await origin.close();
+    }
+  });
+
+  test('with a handover wait, SIGTERM keeps serving until a successor binds the same ports, admin included', async () => {
+    const origin = await startOrigin((_req, res) => res.end('ok'));
+    const dir = mkdtempSync(join(tmpdir(), 'portico-handover-'));
+    const readiness = join(dir, 'ready');
+    const {
+      proxy: old,
+      port,
+      admin,
+    } = await spawnProxy(origin.address, {
+      WORKERS: '2',
+      HANDOVER_MS: '20000',
+      READINESS_FILE: readiness,
+    });
+    let successor: ReturnType<typeof spawnFixture> | undefined;
+    try {
+      await waitReady(admin);
+      await eventually(() => assert.ok(existsSync(readiness), 'readiness file'));
+      old.kill('SIGTERM');
+      await eventually(() => assert.ok(!existsSync(readiness), 'readiness file removed on SIGTERM'));
+      // No successor yet: the old process goes on serving (closing at once would refuse connections).
+      for (let i = 0; i < 20; i++) assert.equal((await get(`http://127.0.0.1:${port}/`)).status, 200);
+      assert.equal(old.exitCode, null, 'exited without a successor');
+      // On the same ports, the admin listener's too: as two pods of a DaemonSet on hostNetwork.
+      successor = (await spawnProxy(origin.address, { WORKERS: '1' }, { port, admin })).proxy;
+      assert.deepEqual(await exitOf(old), { code: 0, signal: null }, old.output());
+      assert.match(old.output(), /a successor listens on every port; draining/);
+      assert.equal((await get(`http://127.0.0.1:${port}/`)).status, 200, successor.output());
+    } finally {
+      old.kill('SIGKILL');
+      successor?.kill('SIGKILL');
+      await origin.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('with a handover wait and no successor, SIGTERM drains once the wait is over', async () => {
+    const origin = await startOrigin((_req, res) => res.end('ok'));
+    const { proxy, admin } = await spawnProxy(origin.address, { WORKERS: '1', HANDOVER_MS: '1000' });
+    try {
+      await waitReady(admin);
+      const started = Date.now();
+      proxy.kill('SIGTERM');
+      assert.deepEqual(await exitOf(proxy), { code: 0, signal: null });
+      assert.ok(Date.now() - started >= 1_000, 'left before the wait was over');
+      assert.match(proxy.output(), /no successor listens on the ports; draining without one/);
     } finally {
       proxy.kill('SIGKILL');
       await origin.close();

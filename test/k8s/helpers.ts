@@ -134,6 +134,8 @@ export async function startTestController(
       admin: false,
       workers: 0,
       gracePeriodMs: 1_000,
+      handoverWaitMs: 0,
+      readinessFile: undefined,
       accessLog: false,
       logLevel: process.env['PORTICO_TEST_LOG'] ?? 'silent',
       kubeconfig: cp.kubeconfig,
