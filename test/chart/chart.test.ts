@@ -88,7 +88,8 @@ interface Container {
   env: { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
   ports?: unknown[];
   livenessProbe: { httpGet: { path: string; port: number; host?: string } };
-  readinessProbe: { httpGet: { path: string; port: number; host?: string } };
+  readinessProbe: { httpGet?: { path: string; port: number; host?: string }; exec?: { command: string[] } };
+  volumeMounts?: { name: string; mountPath: string }[];
   resources?: { limits?: Record<string, string> };
   securityContext: Record<string, unknown>;
 }
@@ -100,6 +101,7 @@ interface PodSpec {
   priorityClassName?: string;
   securityContext: Record<string, unknown>;
   containers: Container[];
+  volumes?: Record<string, unknown>[];
 }
 
 function daemonSet(objects: K8sObject[]): { spec: Record<string, unknown>; pod: PodSpec; c: Container } {
@@ -194,12 +196,17 @@ describe('chart: helm', () => {
     });
     assert.equal(pod.hostNetwork, true);
     assert.equal(pod.dnsPolicy, 'ClusterFirstWithHostNet');
-    assert.equal(pod.terminationGracePeriodSeconds, 35);
+    // Drain (30) + handover wait (15) + 5.
+    assert.equal(pod.terminationGracePeriodSeconds, 50);
     // A declared port would become a hostPort and block the surge pod (kubernetes#106417).
     assert.equal(c.ports, undefined);
     assert.deepEqual(c.args, ['controller']);
     assert.deepEqual(c.livenessProbe.httpGet, { path: '/healthz', port: 9901 });
-    assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 9901 });
+    // The surge pod shares the admin address on hostNetwork: readiness is a file in the pod's own volume.
+    assert.deepEqual(c.readinessProbe.exec, { command: ['test', '-f', '/run/portico/ready'] });
+    assert.equal(c.readinessProbe.httpGet, undefined);
+    assert.deepEqual(c.volumeMounts, [{ name: 'run', mountPath: '/run/portico' }]);
+    assert.deepEqual(pod.volumes, [{ name: 'run', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } }]);
     assert.deepEqual(envOf(c), {
       NODE_NAME: 'fieldRef:spec.nodeName',
       PORTICO_POD_NAME: 'fieldRef:metadata.name',
@@ -210,6 +217,8 @@ describe('chart: helm', () => {
       PORTICO_ADMIN: '$(POD_IP):9901',
       PORTICO_WORKERS: 'auto',
       PORTICO_GRACE_PERIOD: '30s',
+      PORTICO_HANDOVER_WAIT: '15s',
+      PORTICO_READINESS_FILE: '/run/portico/ready',
       PORTICO_ACCESS_LOG: 'true',
       PORTICO_LOG_LEVEL: 'info',
       PORTICO_LEASE_NAMESPACE: NAMESPACE,
@@ -243,7 +252,7 @@ describe('chart: helm', () => {
     );
     const { pod, c } = daemonSet(objects);
     const e = envOf(c);
-    assert.equal(pod.terminationGracePeriodSeconds, 65);
+    assert.equal(pod.terminationGracePeriodSeconds, 80);
     assert.equal(e.PORTICO_GRACE_PERIOD, '60s');
     assert.equal(e.PORTICO_LISTEN, '0.0.0.0:8080,127.0.0.1:8081');
     assert.equal(e.PORTICO_ADMIN, '127.0.0.1:9901');
@@ -260,6 +269,17 @@ describe('chart: helm', () => {
       'namespace scope: no ClusterRoleBinding',
     );
     assert.equal(find(objects, 'Role').metadata.namespace, 'kube-system');
+  });
+
+  test('without hostNetwork: an HTTP readiness probe, no handover wait, no readiness file', async () => {
+    const { pod, c } = daemonSet(await render('hostNetwork=false', 'handoverWaitSeconds=20'));
+    assert.deepEqual(c.readinessProbe.httpGet, { path: '/readyz', port: 9901 });
+    assert.equal(c.readinessProbe.exec, undefined);
+    assert.equal(pod.terminationGracePeriodSeconds, 35);
+    const e = envOf(c);
+    assert.equal(e.PORTICO_HANDOVER_WAIT, undefined);
+    assert.equal(e.PORTICO_READINESS_FILE, undefined);
+    assert.equal(pod.volumes, undefined);
   });
 
   test('PodMonitor and ServiceMonitor are off by default and render when enabled', async () => {

@@ -84,6 +84,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- toYaml $sc -}}
 {{- end -}}
 
+{{/* The handover wait in seconds: only with hostNetwork, where successors share the node's ports. */}}
+{{- define "portico.handoverWait" -}}
+{{- if .Values.hostNetwork }}{{ int .Values.handoverWaitSeconds }}{{ else }}0{{ end -}}
+{{- end -}}
+
 {{/* Host for the probes: empty (the pod IP) unless the admin listener binds one address. */}}
 {{- define "portico.probeHost" -}}
 {{- $a := .Values.admin.address -}}
