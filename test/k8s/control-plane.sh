@@ -4,6 +4,9 @@
 #
 #   control-plane.sh build                      build/refresh binaries (idempotent)
 #   control-plane.sh start [--state-dir DIR]    start etcd + kube-apiserver, print env
+#        [--netns NAME --address IP --port N]   ... inside network namespace NAME, serving on IP:N
+#                                               with ServiceAccount tokens and a `kubernetes`
+#                                               endpoint, for a cluster with nodes (cluster.sh)
 #   control-plane.sh status [--state-dir DIR]   show pids / readiness
 #   control-plane.sh stop   [--state-dir DIR]   stop both and remove the state dir
 #   control-plane.sh versions                   print pinned versions
@@ -86,10 +89,15 @@ write_gomod() { # write_gomod DIR MODULE VERSION [replace-block]
   fi
 }
 
+# What `build` builds from k8s.io/kubernetes; `build --node` adds a node's components (cluster.sh).
+K8S_COMMANDS=(kube-apiserver kubectl)
+K8S_NODE_COMMANDS=(kube-controller-manager kube-scheduler kubelet kube-proxy)
+
 build_k8s() {
-  local dir="$SRC/kubernetes-$K8S_VERSION"
-  if stamp_ok kube-apiserver "k8s.io/kubernetes@$K8S_VERSION" && stamp_ok kubectl "k8s.io/kubernetes@$K8S_VERSION"; then
-    log "kube-apiserver, kubectl: up to date (k8s.io/kubernetes@$K8S_VERSION)"
+  local dir="$SRC/kubernetes-$K8S_VERSION" cmd missing=0
+  for cmd in "${K8S_COMMANDS[@]}"; do stamp_ok "$cmd" "k8s.io/kubernetes@$K8S_VERSION" || missing=1; done
+  if [ "$missing" = 0 ]; then
+    log "${K8S_COMMANDS[*]}: up to date (k8s.io/kubernetes@$K8S_VERSION)"
     return 0
   fi
   local minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
@@ -106,8 +114,10 @@ build_k8s() {
     ld+=" -X $vpkg.gitVersion=$K8S_VERSION -X $vpkg.gitMajor=1 -X $vpkg.gitMinor=$minor"
     ld+=" -X $vpkg.gitTreeState=clean -X $vpkg.buildDate=1970-01-01T00:00:00Z"
   done
-  timed_build kube-apiserver "k8s.io/kubernetes@$K8S_VERSION" "$dir" k8s.io/kubernetes/cmd/kube-apiserver "$ld"
-  timed_build kubectl "k8s.io/kubernetes@$K8S_VERSION" "$dir" k8s.io/kubernetes/cmd/kubectl "$ld"
+  local cmd
+  for cmd in "${K8S_COMMANDS[@]}"; do
+    timed_build "$cmd" "k8s.io/kubernetes@$K8S_VERSION" "$dir" "k8s.io/kubernetes/cmd/$cmd" "$ld" || return 1
+  done
 }
 
 build_helm() {
@@ -124,6 +134,11 @@ build_etcd() {
 }
 
 cmd_build() {
+  case "${1:-}" in
+    --node) K8S_COMMANDS+=("${K8S_NODE_COMMANDS[@]}") ;;
+    "") ;;
+    *) die "unknown argument: $1" ;;
+  esac
   [ -x "$GO" ] || die "go not found (set GO=/path/to/go)"
   mkdir -p "$BIN" "$SRC"
   exec 9> "$CACHE/.build.lock"
@@ -163,7 +178,7 @@ wait_up() {
   local pid=$1 name=$2 check=$3
   for _ in $(seq 1 $((START_TIMEOUT * 4))); do
     eval "$check" && return 0
-    pid_is "$pid" "$STATE_DIR" || return 1
+    pid_alive "$pid" || return 1
     sleep 0.25
   done
   die "$name not ready after ${START_TIMEOUT}s"
@@ -175,8 +190,18 @@ etcd_bin() {
   command -v etcd
 }
 
-gen_certs() { # gen_certs PKI
-  local pki="$1"
+# leaf NAME SUBJ EXT: NAME.key and NAME.crt signed by ca.key in the current directory.
+leaf() {
+  openssl ecparam -name prime256v1 -genkey -noout -out "$1.key"
+  openssl req -new -key "$1.key" -subj "$2" -out "$1.csr"
+  printf '%s\n' "$3" > "$1.ext"
+  openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 -days 3650 \
+    -extfile "$1.ext" -out "$1.crt"
+  rm -f "$1.csr" "$1.ext"
+}
+
+gen_certs() { # gen_certs PKI [EXTRA_SAN]
+  local pki="$1" extra_san="${2:+,IP:$2}"
   mkdir -p "$pki"; chmod 700 "$pki"
   (
     cd "$pki"
@@ -185,18 +210,10 @@ gen_certs() { # gen_certs PKI
     openssl req -x509 -new -key ca.key -sha256 -days 3650 -subj "/CN=portico-test-ca" \
       -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
       -out ca.crt
-    leaf() { # leaf NAME SUBJ EXT
-      openssl ecparam -name prime256v1 -genkey -noout -out "$1.key"
-      openssl req -new -key "$1.key" -subj "$2" -out "$1.csr"
-      printf '%s\n' "$3" > "$1.ext"
-      openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 -days 3650 \
-        -extfile "$1.ext" -out "$1.crt"
-      rm -f "$1.csr" "$1.ext"
-    }
     leaf apiserver "/CN=kube-apiserver" "basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=serverAuth
-subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.96.0.1"
+subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local,IP:10.96.0.1$extra_san"
     leaf admin "/O=system:masters/CN=admin" "basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature,keyEncipherment
 extendedKeyUsage=clientAuth"
@@ -232,6 +249,13 @@ EOF
   chmod 600 "$1"
 }
 
+# pid_alive PID: running, not a zombie. Not pid_is: a process in the middle of execve (setsid →
+# nsenter → the server) can show an empty command line for a moment.
+pid_alive() {
+  local state
+  state=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$state" ] && [ "${state#Z}" = "$state" ]
+}
+
 # pid_is PID STATE_DIR: the pid is alive and was started for this state dir
 pid_is() {
   [ -n "${1:-}" ] && [ -r "/proc/$1/cmdline" ] && tr '\0' ' ' < "/proc/$1/cmdline" | grep -qF -- "$2"
@@ -258,7 +282,24 @@ parse_state_dir() { # sets STATE_DIR from --state-dir or $PORTICO_K8S_STATE_DIR
 }
 
 cmd_start() {
-  parse_state_dir "$@"
+  # --netns/--address/--port: a control plane for a cluster with nodes (cluster.sh). Every process
+  # runs in network namespace NETNS, the apiserver serves on ADDRESS:PORT there, issues
+  # ServiceAccount tokens and keeps the `kubernetes` Service's endpoint.
+  local NETNS="" ADDRESS=127.0.0.1 FIXED_PORT="" args=()
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --netns) NETNS="${2:?--netns needs a value}"; shift 2 ;;
+      --address) ADDRESS="${2:?--address needs a value}"; shift 2 ;;
+      --port) FIXED_PORT="${2:?--port needs a value}"; shift 2 ;;
+      *) args+=("$1"); shift ;;
+    esac
+  done
+  parse_state_dir "${args[@]}"
+  local -a IN_NETNS=()
+  if [ -n "$NETNS" ]; then
+    [ -e "/run/netns/$NETNS" ] || die "network namespace $NETNS does not exist"
+    IN_NETNS=(nsenter "--net=/run/netns/$NETNS" --)
+  fi
   if [ ! -x "$BIN/kube-apiserver" ] || [ ! -x "$BIN/kubectl" ]; then
     die "binaries missing in $BIN: run '$0 build' first"
   fi
@@ -292,7 +333,7 @@ cmd_start() {
   trap 'exit 1' INT TERM
 
   local t0=$SECONDS
-  gen_certs "$STATE_DIR/pki"
+  gen_certs "$STATE_DIR/pki" "$([ "$ADDRESS" = 127.0.0.1 ] || echo "$ADDRESS")"
   local pki="$STATE_DIR/pki"
 
   # etcd: plain HTTP on loopback, throwaway data dir. A port found free can be taken by another
@@ -312,9 +353,9 @@ cmd_start() {
       *) eflags+=(--unsafe-no-fsync) ;;   # 3.5+: fine for a throwaway test store
     esac
     rm -rf "$STATE_DIR/etcd-data"
-    setsid "$etcd" "${eflags[@]}" > "$STATE_DIR/etcd.log" 2>&1 < /dev/null &
+    setsid "${IN_NETNS[@]}" "$etcd" "${eflags[@]}" > "$STATE_DIR/etcd.log" 2>&1 < /dev/null &
     ETCD_PID=$!
-    if wait_up "$ETCD_PID" "etcd" "curl -fsS http://127.0.0.1:$EP/health 2>/dev/null | grep -q '\"health\":\"true\"'"; then break; fi
+    if wait_up "$ETCD_PID" "etcd" "${IN_NETNS[*]} curl -fsS http://127.0.0.1:$EP/health 2>/dev/null | grep -q '\"health\":\"true\"'"; then break; fi
     [ "$attempt" -lt 3 ] || die "etcd exited at start 3 times (see $STATE_DIR/etcd.log)"
     log "etcd exited at start (a port taken meanwhile?); retrying with new ports"
   done
@@ -324,15 +365,20 @@ cmd_start() {
   mkdir -p "$STATE_DIR/apiserver"
   local -a extra=()   # extra flags, whitespace-separated
   read -r -a extra <<< "${PORTICO_K8S_APISERVER_FLAGS:-}"
-  local curlc=(curl -sS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key")
+  local -a node_flags=(--disable-admission-plugins=ServiceAccount --endpoint-reconciler-type=none)
+  # With nodes, pods get ServiceAccount tokens (the controller-manager makes the accounts) and the
+  # `kubernetes` Service an endpoint; the kubelet's serving certificate is not checked (it is self-signed).
+  [ -z "$NETNS" ] || node_flags=(--kubelet-client-certificate="$pki/admin.crt" --kubelet-client-key="$pki/admin.key"
+    --kubelet-preferred-address-types=InternalIP)
+  local curlc=("${IN_NETNS[@]}" curl -sS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key")
   for attempt in 1 2 3; do
-    AP=$(free_port)
-    URL="https://127.0.0.1:$AP"
-    # No kube-controller-manager/scheduler/kubelet: ServiceAccount admission is disabled so Pods
-    # can be created without the (controller-made) "default" ServiceAccount.
-    setsid "$BIN/kube-apiserver" \
+    AP=${FIXED_PORT:-$(free_port)}
+    URL="https://$ADDRESS:$AP"
+    # Without nodes there is no kube-controller-manager: ServiceAccount admission is disabled so
+    # Pods can be created without the (controller-made) "default" ServiceAccount.
+    setsid "${IN_NETNS[@]}" "$BIN/kube-apiserver" \
       --etcd-servers="http://127.0.0.1:$EP" \
-      --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$AP" \
+      --bind-address="$([ -z "$NETNS" ] && echo 127.0.0.1 || echo 0.0.0.0)" --advertise-address="$ADDRESS" --secure-port="$AP" \
       --cert-dir="$STATE_DIR/apiserver" \
       --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
       --client-ca-file="$pki/ca.crt" \
@@ -341,15 +387,14 @@ cmd_start() {
       --service-account-signing-key-file="$pki/sa.key" \
       --authorization-mode=RBAC \
       --service-cluster-ip-range=10.96.0.0/16 \
-      --disable-admission-plugins=ServiceAccount \
-      --endpoint-reconciler-type=none \
+      "${node_flags[@]}" \
       --allow-privileged=true \
       --profiling=false \
       "${extra[@]}" \
       > "$STATE_DIR/kube-apiserver.log" 2>&1 < /dev/null &
     APISERVER_PID=$!
     if wait_up "$APISERVER_PID" "kube-apiserver" "[ \"\$(${curlc[*]} -o /dev/null -w '%{http_code}' $URL/readyz 2>/dev/null)\" = 200 ]"; then break; fi
-    [ "$attempt" -lt 3 ] || die "kube-apiserver exited at start 3 times (see $STATE_DIR/kube-apiserver.log)"
+    [ "$attempt" -lt 3 ] && [ -z "$FIXED_PORT" ] || die "kube-apiserver exited at start $attempt times (see $STATE_DIR/kube-apiserver.log)"
     log "kube-apiserver exited at start (its port taken meanwhile?); retrying with a new port"
   done
   log "kube-apiserver ready on $URL (pid $APISERVER_PID) after $((SECONDS - t0))s"
@@ -441,6 +486,9 @@ go.etcd.io/etcd/server/v3 $ETCD_VERSION (fallback: Debian etcd-server)
 cache                 $CACHE
 EOF
 }
+
+# Sourced (cluster.sh) it only defines functions.
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 
 case "${1:-}" in
   build) shift; cmd_build "$@" ;;
