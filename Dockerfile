@@ -23,7 +23,14 @@
 #
 # Read-only root filesystem: Portico writes nothing to disk; logs are JSON on stdout.
 
-ARG NODE_IMAGE=node:24-slim
+# The Node inside the image must be exactly the one CI tests: package-lock.json's `node` package
+# (the devDependency that tests run on). src/read-in-place.ts relies on Node internals and is gated on
+# the release line it was verified on, so a floating tag (node:24-slim) could ship a Node nobody tested.
+# test/unit/core/node-pin.test.ts fails when this tag and package-lock.json disagree. Without a registry,
+# test/k8s/images.sh builds this same Dockerfile with buildah from a local base of that exact Node
+# (debootstrap'd bookworm + node + npm, laid out like node:<ver>-slim):
+#   buildah bud --layers --network host --build-arg NODE_IMAGE=localhost/portico-node-base:24.21.0 -t portico:e2e .
+ARG NODE_IMAGE=node:24.21.0-slim
 
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
