@@ -6,11 +6,12 @@
 #
 # Steps: a one-node kind cluster whose node port PORTICO_E2E_NODE_PORT (default 80, the chart's
 # listener) is mapped to 127.0.0.1:PORTICO_E2E_HOST_PORT (default 18080) on this machine → docker
-# build -t portico:e2e . → kind load docker-image → helm install charts/portico with that image
-# (pullPolicy Never) → wait for the DaemonSet → run test/e2e/cluster.e2e.ts with
-# PORTICO_E2E_ORIGIN=kind (echo Deployments + Services, Backends with `service:`) and
-# PORTICO_E2E_PROXY=http://127.0.0.1:HOST_PORT → on failure, print pods, events and Portico's log →
-# delete the cluster (always, unless PORTICO_E2E_KEEP=1).
+# build -t portico:e2e . → kind load docker-image → then test/e2e/chart-e2e.sh, as on the node
+# test/k8s/cluster-e2e.sh runs: helm install charts/portico with that image (pullPolicy Never) → wait
+# for the DaemonSet → run test/e2e/cluster.e2e.ts and deployment.e2e.ts with PORTICO_E2E_ORIGIN=kind
+# (echo Deployments + Services, Backends with `service:`) and PORTICO_E2E_PROXY=http://127.0.0.1:HOST_PORT
+# → on failure, print pods, events and Portico's log → delete the cluster (always, unless
+# PORTICO_E2E_KEEP=1). The admin port is not mapped, so the worker-count and rollout test is skipped.
 #
 # Needs: docker, kind, helm (v3.8+ or v4), kubectl, curl, node >= 24 (or `npm ci` for the pinned node).
 # Environment: PORTICO_E2E_CLUSTER (kind cluster name, default portico-e2e), PORTICO_E2E_HOST_PORT,
@@ -26,10 +27,9 @@ KEEP=${PORTICO_E2E_KEEP:-0}
 IMAGE_REPOSITORY=portico
 IMAGE_TAG=e2e
 IMAGE="$IMAGE_REPOSITORY:$IMAGE_TAG"
-RELEASE=portico
-NAMESPACE=portico-system
+# shellcheck source=chart-e2e.sh
+. "$ROOT/test/e2e/chart-e2e.sh"
 
-log() { printf '==> %s\n' "$*" >&2; }
 die() {
   printf 'kind.sh: %s\n' "$*" >&2
   exit 1
@@ -50,24 +50,15 @@ WORK=$(mktemp -d)
 export KUBECONFIG="$WORK/kubeconfig"
 CREATED=0
 
-diagnostics() {
-  log "diagnostics"
-  kubectl get nodes -o wide || true
-  kubectl get pods -A -o wide || true
-  kubectl get routes,backends -A || true
-  kubectl get events -A --sort-by=.lastTimestamp | tail -n 50 || true
-  kubectl -n "$NAMESPACE" logs "daemonset/$RELEASE" --tail=200 || true
-}
-
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  if [[ $rc -ne 0 && $CREATED -eq 1 ]]; then diagnostics; fi
+  if [[ $rc -ne 0 && $CREATED -eq 1 ]]; then e2e_diagnostics; fi
   if [[ $CREATED -eq 1 ]]; then
     if [[ $KEEP == 1 ]]; then
-      log "keeping cluster $CLUSTER (KUBECONFIG=$KUBECONFIG); delete it with: kind delete cluster --name $CLUSTER"
+      e2e_log "keeping cluster $CLUSTER (KUBECONFIG=$KUBECONFIG); delete it with: kind delete cluster --name $CLUSTER"
     else
-      log "deleting cluster $CLUSTER"
+      e2e_log "deleting cluster $CLUSTER"
       kind delete cluster --name "$CLUSTER" || true
       rm -rf "$WORK"
     fi
@@ -98,52 +89,26 @@ nodes:
         protocol: TCP
 EOF
 
-log "creating kind cluster $CLUSTER"
+e2e_log "creating kind cluster $CLUSTER"
 CREATED=1
 kind_args=(create cluster --name "$CLUSTER" --config "$WORK/kind.yaml" --kubeconfig "$KUBECONFIG" --wait 180s)
 if [[ -n ${KIND_NODE_IMAGE:-} ]]; then kind_args+=(--image "$KIND_NODE_IMAGE"); fi
 kind "${kind_args[@]}"
 
-log "building $IMAGE"
+e2e_log "building $IMAGE"
 docker build -t "$IMAGE" "$ROOT"
-log "loading $IMAGE into the cluster"
+e2e_log "loading $IMAGE into the cluster"
 kind load docker-image "$IMAGE" --name "$CLUSTER"
 
 # The chart's CRDs (charts/portico/crds/) are installed by helm install. One worker keeps the
 # single-node cluster light; the listener is the chart's, on NODE_PORT.
-log "installing the chart"
-helm install "$RELEASE" "$ROOT/charts/portico" \
-  --namespace "$NAMESPACE" --create-namespace \
-  --set image.repository="$IMAGE_REPOSITORY" \
-  --set image.tag="$IMAGE_TAG" \
-  --set image.pullPolicy=Never \
+e2e_install_chart "$IMAGE_REPOSITORY" "$IMAGE_TAG" \
   --set workers=1 \
-  --set gracePeriodSeconds=5 \
   --set 'listeners[0].name=http' \
   --set 'listeners[0].address=0.0.0.0' \
   --set "listeners[0].port=$NODE_PORT"
-
-log "waiting for the DaemonSet"
-kubectl -n "$NAMESPACE" rollout status "daemonset/$RELEASE" --timeout=180s
-# A JSONPath wait: a condition wait fails at once on a CRD without conditions yet (kubernetes#66439).
-kubectl wait --for='jsonpath={.status.conditions[?(@.type=="Established")].status}=True' --timeout=60s \
-  crd/routes.portico.dev crd/backends.portico.dev
-
 PROXY="http://127.0.0.1:$HOST_PORT"
-log "waiting for $PROXY"
-deadline=$((SECONDS + 60))
-# Any HTTP answer (a 404 for an unknown host) means the listener is reachable through the mapping.
-until curl -s -o /dev/null -H 'Host: readiness.e2e.test' "$PROXY/"; do
-  ((SECONDS < deadline)) || die "$PROXY does not answer"
-  sleep 1
-done
-
-log "running the e2e suite (PORTICO_E2E_ORIGIN=kind)"
-cd "$ROOT"
-PORTICO_E2E_ORIGIN=kind \
-  PORTICO_E2E_PROXY="$PROXY" \
-  PORTICO_E2E_ECHO_IMAGE="$IMAGE" \
-  PORTICO_E2E_TIMEOUT_MS="${PORTICO_E2E_TIMEOUT_MS:-60000}" \
-  KUBECTL="$(command -v kubectl)" \
-  "$NODE" --test --test-concurrency=1 test/e2e/cluster.e2e.ts
-log "e2e passed"
+e2e_wait_proxy "$PROXY"
+PORTICO_E2E_PROXY="$PROXY" PORTICO_E2E_ECHO_IMAGE="$IMAGE" \
+  PORTICO_E2E_TIMEOUT_MS="${PORTICO_E2E_TIMEOUT_MS:-60000}" e2e_run_suites
+e2e_log "e2e passed"

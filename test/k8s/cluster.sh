@@ -40,8 +40,8 @@ die() { log "ERROR: $*"; exit 1; }
 in_netns() { nsenter "--net=/run/netns/$NETNS" -- "$@"; }
 
 # ---- build -------------------------------------------------------------------
-NODE_PACKAGES=(containerd:containerd runc:runc nsenter:util-linux ip:iproute2 findmnt:util-linux
-  buildah:buildah debootstrap:debootstrap)
+NODE_PACKAGES=(containerd:containerd runc:runc iptables:iptables nsenter:util-linux ip:iproute2
+  findmnt:util-linux ps:procps buildah:buildah debootstrap:debootstrap)
 
 cmd_build() {
   local t0=$SECONDS entry
