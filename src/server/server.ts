@@ -98,6 +98,8 @@ export class Server {
   #stopping = false;
   /** SIGTERM arrived: not ready any more, though still serving until a successor listens. */
   #leaving = false;
+  /** The readiness file's last write failed (logged once, until one succeeds again). */
+  #readinessFileFailing = false;
   #started = false;
 
   constructor(options: ServerOptions = {}) {
@@ -373,10 +375,14 @@ export class Server {
   /** Brings the readiness file in line with `/readyz`. */
   async #publishReadiness(): Promise<void> {
     if (this.#readinessFile === undefined) return;
-    const waitingFor = this.#notReady();
-    await this.#readinessFile
-      .update(waitingFor.length === 0, { ready: true })
-      .catch((error: unknown) => this.logger.error({ err: error }, 'readiness file cannot be written'));
+    try {
+      await this.#readinessFile.update(this.#notReady().length === 0, { ready: true });
+      if (this.#readinessFileFailing) this.logger.info('readiness file written again');
+      this.#readinessFileFailing = false;
+    } catch (error) {
+      if (!this.#readinessFileFailing) this.logger.error({ err: error }, 'readiness file cannot be written');
+      this.#readinessFileFailing = true;
+    }
   }
 
   async #exitAfter(stopping: Promise<void>): Promise<void> {
