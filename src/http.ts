@@ -71,6 +71,38 @@ export function stripResponseHopByHop(headers: Record<string, string | string[]>
   }
 }
 
+/**
+ * Fields that may not be forwarded in a trailer section besides the hop-by-hop ones: those RFC 9110
+ * §6.5.1 forbids there for framing (Content-Length) and routing (Host). HTTP/2 makes connection-specific
+ * fields in any field section malformed (RFC 9113 §8.2.2), and node's `sendTrailers` throws on them.
+ */
+const NOT_IN_TRAILERS: ReadonlySet<string> = new Set(['content-length', 'host']);
+
+function droppedFromTrailers(name: string, listed: Set<string> | undefined): boolean {
+  return (
+    HOP_BY_HOP_HEADERS.has(name) ||
+    NOT_IN_TRAILERS.has(name) ||
+    name.charCodeAt(0) === 58 /* : pseudo-header */ ||
+    listed?.has(name) === true
+  );
+}
+
+/**
+ * The trailer fields a proxy passes on: none that is hop-by-hop (or named by the section's own
+ * Connection), a pseudo-header, or forbidden in trailers. The same object when all may go (gRPC's
+ * `grpc-status` and the like, the common case); a copy otherwise.
+ */
+export function forwardableTrailers(
+  trailers: Readonly<Record<string, string | string[]>>,
+): Readonly<Record<string, string | string[]>> {
+  const listed = connectionTokens(trailers.connection);
+  for (const name in trailers) {
+    if (droppedFromTrailers(name, listed))
+      return withoutFields(trailers, (n) => droppedFromTrailers(n, listed));
+  }
+  return trailers;
+}
+
 /** An RFC 9110 token (§5.6.2): what methods, field names and cookie names (RFC 6265) are made of. */
 export const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 

@@ -10,7 +10,7 @@ import type {
   RequestInfo,
   WriterLock,
 } from '../cache/index.ts';
-import { IDEMPOTENT_METHODS, splitPathAndQuery } from '../http.ts';
+import { forwardableTrailers, IDEMPOTENT_METHODS, splitPathAndQuery } from '../http.ts';
 import { FIELD_TEXT } from '../http1.ts';
 import { PorticoError, toPorticoError, InvalidArgumentError } from '../errors.ts';
 import { HttpPeer, type PeerPools } from '../upstream/index.ts';
@@ -378,7 +378,10 @@ class ProxyCall<CTX> implements Dispatcher.DispatchHandler {
     const res = this.session.response;
     // HTTP/2 sends them as a last HEADERS frame; HTTP/1.1 only at the end of a chunked body, and
     // node drops them from a response that has a content-length.
-    if (!isEmpty(trailers)) res.addTrailers(trailers);
+    if (!isEmpty(trailers)) {
+      const forwarded = forwardableTrailers(trailers);
+      if (!isEmpty(forwarded)) res.addTrailers(forwarded);
+    }
     if (proxy.responseBodyFilter) {
       const tail = proxy.responseBodyFilter(this.session, Buffer.alloc(0), true, this.ctx);
       this.session.bytesSent += tail.length;
