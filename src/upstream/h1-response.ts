@@ -1,8 +1,10 @@
 /**
  * The parser for HTTP/1.1 responses (RFC 9112) as an upstream client reads them, on the framing shared
- * with the server's request parser (`src/http1.ts`). Besides that framing's strictness, a
- * Content-Length that is not a number or repeats with another value, and Transfer-Encoding together
- * with Content-Length, are protocol errors (502) and the connection is closed.
+ * with the server's request parser (`src/http1.ts`). Besides that framing's strictness, a status code
+ * outside 100–599 (RFC 9110 §15), a Content-Length that is not a number or repeats with another value,
+ * and Transfer-Encoding together with Content-Length, are protocol errors (502) and the connection is
+ * closed. A Content-Length of one value repeated goes on as that value, and none on a 1xx or 204
+ * (RFC 9110 §8.6).
  */
 import { PorticoError } from '../errors.ts';
 import { connectionTokens, withoutFields } from '../http.ts';
@@ -62,11 +64,15 @@ export class ResponseParser extends MessageParser {
     const code = statusCode(text, lineEnd);
     if (code === -1)
       throw this.error(`invalid status line ${JSON.stringify(text.slice(0, Math.min(lineEnd, 64)))}`);
+    if (code < 100 || code > 599) throw this.error(`status code ${text.slice(9, 12)} is outside 100–599`);
     // Never stored rather than deleted afterwards: a delete leaves V8 a slow dictionary object.
     const hop: Fields = {};
     const fields = lineEnd === text.length ? {} : this.parseFields(text.slice(lineEnd + 2), undefined, hop);
     const listed = connectionTokens(hop.connection);
-    const headers = listed === undefined ? fields : withoutFields(fields, (name) => listed.has(name));
+    let headers = listed === undefined ? fields : withoutFields(fields, (name) => listed.has(name));
+    // RFC 9110 §8.6: a server must not send one there; passed on, it would frame a body that is not.
+    if ((code < 200 || code === 204) && headers['content-length'] !== undefined)
+      headers = withoutFields(headers, (name) => name === 'content-length');
     if (code < 200) {
       if (code === 101) throw this.error('101 Switching Protocols to a request that asked for no upgrade');
       this.#sink.onHead(code, headers);
@@ -107,8 +113,13 @@ export class ResponseParser extends MessageParser {
     if (te !== undefined && headers['content-length'] !== undefined)
       throw this.error('both Transfer-Encoding and Content-Length');
     if (te !== undefined) return lastCodingIsChunked(te) ? CHUNKED : UNTIL_CLOSE;
-    const length = contentLength(headers['content-length'], (message) => this.error(message));
-    return length === undefined ? UNTIL_CLOSE : { kind: 'length', length };
+    const field = headers['content-length'];
+    const length = contentLength(field, (message) => this.error(message));
+    if (length === undefined) return UNTIL_CLOSE;
+    // "2, 2" or a repeated field: one value, as the message means it (an assignment, not a delete).
+    if (typeof field !== 'string' || field.length !== String(length).length)
+      headers['content-length'] = String(length);
+    return { kind: 'length', length };
   }
 }
 

@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { HttpPeer, type HttpPeerOptions, type ProxyHttp } from '../../src/index.ts';
-import { get, startOrigin, startProxy, type TestProxy } from '../helpers/servers.ts';
+import { get, rawExchange, startOrigin, startProxy, type TestProxy } from '../helpers/servers.ts';
 
 interface RawUpstream {
   address: string;
@@ -242,6 +242,55 @@ describe('HTTP/1.1 upstream client', () => {
       },
     );
   });
+
+  // Issue 22, point 4. A status outside 100–599 used to be taken for an interim response, and the
+  // client waited for the read timeout.
+  test('a status code outside 100–599 answers 502 at once', () => {
+    const bad = [
+      'HTTP/1.1 000 Zero\r\nContent-Length: 0\r\n\r\n',
+      'HTTP/1.1 099 Low\r\n\r\n',
+      'HTTP/1.1 600 High\r\nContent-Length: 0\r\n\r\n',
+    ];
+    return exchange(
+      (_head, socket, i) => socket.write(bad[i]!),
+      async (proxy) => {
+        for (const raw of bad) {
+          const started = Date.now();
+          assert.equal((await get(proxy.url)).status, 502, JSON.stringify(raw));
+          assert.ok(
+            Date.now() - started < 1_000,
+            `${JSON.stringify(raw)}: waited ${Date.now() - started} ms`,
+          );
+        }
+      },
+    );
+  });
+
+  // RFC 9110 §8.6: a list of one repeated value may be passed on as that value; a 204 has none.
+  test('Content-Length "2, 2" goes on as "2"; a Content-Length on a 204 is not forwarded', () =>
+    exchange(
+      (head, socket) =>
+        socket.write(
+          head.startsWith('GET /empty')
+            ? 'HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n'
+            : 'HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\nContent-Length: 2\r\n\r\nok',
+        ),
+      async (proxy) => {
+        const listed = await rawExchange(
+          proxy.port,
+          'GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n',
+        );
+        assert.match(listed, /\r\ncontent-length: 2\r\n/i, listed);
+        assert.doesNotMatch(listed, /content-length: 2,/i, listed);
+        assert.ok(listed.endsWith('\r\n\r\nok'), listed);
+        const empty = await rawExchange(
+          proxy.port,
+          'GET /empty HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n',
+        );
+        assert.match(empty, /^HTTP\/1\.1 204 /, empty);
+        assert.doesNotMatch(empty, /content-length/i, empty);
+      },
+    ));
 
   test('a TLS handshake that never completes → 504 after timeouts.connect', () =>
     exchange(
