@@ -103,6 +103,17 @@ export function forwardableTrailers(
   return trailers;
 }
 
+/**
+ * `host [":" port]` as Host and `:authority` carry it (RFC 9112 §3.2, RFC 3986 §3.2.2-3): an IP
+ * literal in brackets, or a reg-name (an IPv4 address is one), then an optional port of digits. No
+ * userinfo, path, query, fragment or white space: `bench.local:80@evil.example` is not a host.
+ */
+const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
+
+export function isValidAuthority(value: string): boolean {
+  return AUTHORITY.test(value);
+}
+
 /** An RFC 9110 token (§5.6.2): what methods, field names and cookie names (RFC 6265) are made of. */
 export const HTTP_TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 

@@ -24,7 +24,7 @@ import { Readable, Stream } from 'node:stream';
 import type { IncomingHttpHeaders, OutgoingHttpHeader, OutgoingHttpHeaders } from 'node:http';
 import { PorticoError } from '../errors.ts';
 import { readInPlace } from '../read-in-place.ts';
-import { HTTP_TOKEN } from '../http.ts';
+import { HTTP_TOKEN, isValidAuthority } from '../http.ts';
 import { checkResponseField, invalidResponseFieldName, invalidResponseFieldValue } from './headers.ts';
 import {
   CHUNKED,
@@ -32,6 +32,7 @@ import {
   copyPieces,
   EMPTY_FIELDS,
   FIELD_TEXT,
+  fieldIndex,
   type Fields,
   type Framing,
   isWellFormedHead,
@@ -74,6 +75,8 @@ interface RequestHead {
 const H2_PREFACE_START = Buffer.from('PRI ');
 
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\x00-\x20\x7f]+) HTTP\/1\.([01])$/;
+/** An absolute-form request-target (RFC 9112 §3.2.2): its authority, then path and query. */
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)$/i;
 /** Repeats node drops (the first wins), as `IncomingMessage.headers` does. */
 const SINGLE_VALUED = new Set([
   'content-length',
@@ -184,10 +187,15 @@ class RequestParser extends MessageParser {
     const headers = nodeHeaders(fields, (message) => this.error(message));
     const minor = line[3] === '1' ? 1 : 0;
     if (minor === 1 && headers.host === undefined) throw this.error('no Host header');
+    let url = line[2]!;
+    // RFC 9112 §3.2.2: the absolute form's authority takes the place of Host.
+    if (url.charCodeAt(0) !== 47 /* / */) url = this.#fromAbsoluteForm(url, headers, raw);
+    if (headers.host !== undefined && !isValidAuthority(headers.host))
+      throw this.error(`invalid Host ${JSON.stringify(headers.host.slice(0, 64))}`);
     const framing = this.#framing(headers);
     this.#connection.onRequestHead({
       method: line[1]!,
-      url: line[2]!,
+      url,
       minor,
       headers,
       raw,
@@ -208,6 +216,22 @@ class RequestParser extends MessageParser {
     return tooLarge
       ? new PorticoError('REQUEST_TOO_LARGE', `request head larger than the limit`, { source: 'downstream' })
       : new PorticoError('DOWNSTREAM_PROTOCOL', `invalid request: ${message}`, { source: 'downstream' });
+  }
+
+  /**
+   * An absolute-form target (`http://host:port/path?query`) as origin form, its authority written
+   * into Host (in `headers` and the raw list both); any other target as it is.
+   */
+  #fromAbsoluteForm(url: string, headers: IncomingHttpHeaders, raw: string[]): string {
+    const target = ABSOLUTE_FORM.exec(url);
+    if (target === null) return url;
+    const authority = target[1]!;
+    headers.host = authority;
+    const at = fieldIndex(raw, 'host');
+    if (at === -1) raw.push('Host', authority);
+    else raw[at + 1] = authority;
+    const rest = target[2]!;
+    return rest === '' ? '/' : rest.charCodeAt(0) === 63 /* ? */ ? `/${rest}` : rest;
   }
 
   /** RFC 9112 §6.3, for a request: chunked, a length, or no body at all. */

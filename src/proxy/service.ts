@@ -10,7 +10,9 @@ import { parseListenAddress } from '../server/listen.ts';
 import type { ListeningService, ServiceContext } from '../server/service.ts';
 import { PeerPools } from '../upstream/index.ts';
 import { negotiatedEntry, serveCertificates, sharedTicketKeys, type CertificateStore } from '../tls/index.ts';
-import { normalizeHost, requestAuthority } from '../http.ts';
+import { isValidAuthority, normalizeHost, requestAuthority } from '../http.ts';
+import { equalsIgnoreCase } from '../http1.ts';
+import type { IncomingHttpHeaders } from 'node:http';
 import { ProxyEngine } from './engine.ts';
 import { H1Server } from './h1-server.ts';
 import type { ProxyHttp } from './proxy-http.ts';
@@ -352,6 +354,9 @@ export class HttpProxyService<CTX> implements ListeningService {
     return (req, res) => {
       if (this.#draining) res.shouldKeepAlive = false;
       if (req.url!.length > maxUrl) return localResponse(res, 414, 'URI Too Long');
+      // HTTP/1.1's parser checks its Host itself.
+      if (req.httpVersion === '2.0' && !isWellFormedH2Authority(req.headers))
+        return localResponse(res, 400, 'Bad Request');
       if (certificates !== undefined) {
         const negotiated = negotiatedEntry(req.socket as TLSSocket);
         const wanted = certificates()?.lookup(normalizeHost(requestAuthority(req)));
@@ -361,6 +366,17 @@ export class HttpProxyService<CTX> implements ListeningService {
       handle(req, res);
     };
   }
+}
+
+/**
+ * `:authority` (or `host`) is `host[:port]`, and a `host` beside `:authority` names the same (RFC 9113
+ * §8.3.1: a request where they differ is malformed).
+ */
+function isWellFormedH2Authority(headers: IncomingHttpHeaders): boolean {
+  const authority = headers[':authority'] as string | undefined;
+  const host = headers.host;
+  if (authority !== undefined && host !== undefined && !equalsIgnoreCase(authority, host)) return false;
+  return isValidAuthority(authority ?? host ?? '');
 }
 
 /** A small error response that also closes an HTTP/1.1 connection. */

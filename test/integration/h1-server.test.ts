@@ -114,6 +114,66 @@ describe("Portico's HTTP/1.1 server (plaintext listeners)", () => {
     assert.match(refused, /^HTTP\/1\.1 417 /);
   });
 
+  // Issue 22, point 3 (RFC 9112 §3.2, RFC 3986 §3.2.2): a Host is a host and an optional port.
+  test('a Host that is not host[:port] is a 400 and reaches no upstream', async () => {
+    const before = origin.requests;
+    for (const host of [
+      'bench.local:80@evil.example',
+      'bench.local:x/../evil',
+      'a b',
+      'a:1:2',
+      '[::1',
+      'a?b',
+      'a#b',
+    ])
+      assert.match(
+        await rawExchange(proxy.port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+        /^HTTP\/1\.1 400 /,
+        host,
+      );
+    assert.equal(origin.requests, before);
+    seen = [];
+    for (const host of [
+      'bench.local',
+      'bench.local:8080',
+      '[::1]:80',
+      '10.0.0.1',
+      'xn--bcher-kva.example',
+      '',
+    ])
+      assert.match(
+        await rawExchange(proxy.port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+        /^HTTP\/1\.1 200 /,
+        host,
+      );
+  });
+
+  // RFC 9112 §3.2.2: a server must accept the absolute form; its authority wins over Host.
+  test('an absolute-form target is served with its authority as Host and its path as the target', async () => {
+    seen = [];
+    const response = await rawExchange(
+      proxy.port,
+      'GET http://Target.Example:8080/p/q?x=1 HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n',
+    );
+    assert.match(response, /^HTTP\/1\.1 200 /, response);
+    assert.ok(response.endsWith('GET /p/q?x=1 '), response);
+    assert.equal(seen[0]?.host, 'Target.Example:8080');
+    assert.equal(origin.lastHeaders.host, 'Target.Example:8080');
+    assert.ok(
+      (
+        await rawExchange(
+          proxy.port,
+          'GET https://t.example?y=2 HTTP/1.1\r\nHost: t.example\r\nConnection: close\r\n\r\n',
+        )
+      ).endsWith('GET /?y=2 '),
+    );
+    // Its authority is checked as a Host is; userinfo has no place in it (RFC 9110 §4.2.4).
+    assert.match(
+      await rawExchange(proxy.port, 'GET http://user@t.example/ HTTP/1.1\r\nHost: t.example\r\n\r\n'),
+      /^HTTP\/1\.1 400 /,
+    );
+  });
+
   test('repeated fields are joined as node joins them; a second Host or a CONNECT is a 400', async () => {
     seen = [];
     const response = await rawExchange(
