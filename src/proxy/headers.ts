@@ -212,7 +212,8 @@ export interface ForwardingInfo {
 /**
  * Builds the upstream header list from node's `rawHeaders`: drops HTTP/2 pseudo-headers (turning
  * `:authority` into Host), hop-by-hop headers and those the
- * Connection header names, and `Expect` (node already answered 100-continue), then appends
+ * Connection header names, and `Expect` (node already answered 100-continue), joins Cookie fields
+ * into one with `; `, then appends
  * `X-Forwarded-For` (to any the client sent), sets `X-Forwarded-Proto` and `X-Forwarded-Host` unless present
  * from a trusted hop, and appends `Via`. Of `TE` only `trailers` goes on, and only when the client sent it:
  * the one value HTTP/2 allows (RFC 9113 §8.2.2), and the one gRPC servers require.
@@ -231,6 +232,8 @@ function forwardedFields(rawHeaders: string[], info: ForwardingInfo): string[] {
   let forwardedProto = false;
   let forwardedHost = false;
   let te = '';
+  /** Where the first Cookie's value is in `out`: later ones join it. */
+  let cookieAt = -1;
   const out: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
@@ -242,19 +245,27 @@ function forwardedFields(rawHeaders: string[], info: ForwardingInfo): string[] {
         authority = value;
         continue;
       case 'connection':
-        connection = connection === undefined ? value : `${connection},${value}`;
+        connection = appended(connection, ',', value);
         continue;
       case 'x-forwarded-for':
-        forwardedFor = forwardedFor === undefined ? value : `${forwardedFor}, ${value}`;
+        forwardedFor = appended(forwardedFor, ', ', value);
         continue;
       case 'via':
-        via = via === undefined ? value : `${via}, ${value}`;
+        via = appended(via, ', ', value);
         continue;
       case 'expect':
         continue;
       case 'te':
         te += `,${value}`;
         continue;
+      case 'cookie':
+        // HTTP/2 may send a cookie per field (RFC 9113 §8.2.3); HTTP/1.1 wants one (RFC 6265 §5.4).
+        if (cookieAt !== -1) {
+          out[cookieAt] = `${out[cookieAt]!}; ${value}`;
+          continue;
+        }
+        cookieAt = out.length + 1;
+        break;
       case 'host':
         host = value;
         break;
@@ -279,14 +290,16 @@ function forwardedFields(rawHeaders: string[], info: ForwardingInfo): string[] {
   }
   // After the Connection-listed names are gone: an HTTP/1.1 client sending TE also lists it there.
   forwardTeTrailers(out, te);
-  out.push(
-    'x-forwarded-for',
-    forwardedFor === undefined ? info.clientAddress : `${forwardedFor}, ${info.clientAddress}`,
-  );
+  out.push('x-forwarded-for', appended(forwardedFor, ', ', info.clientAddress));
   if (!forwardedProto) out.push('x-forwarded-proto', info.protocol);
   if (!forwardedHost && host !== undefined) out.push('x-forwarded-host', host);
-  out.push('via', via === undefined ? info.via : `${via}, ${info.via}`);
+  out.push('via', appended(via, ', ', info.via));
   return out;
+}
+
+/** A field's list with `value` after what came before, if anything did. */
+function appended(list: string | undefined, separator: string, value: string): string {
+  return list === undefined ? value : `${list}${separator}${value}`;
 }
 
 function forwardTeTrailers(out: string[], te: string): void {

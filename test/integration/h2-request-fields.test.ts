@@ -48,6 +48,15 @@ describe('HTTP/2 request fields', () => {
     assert.equal(await status(session, { ':path': '/', ':authority': 'a.example' }), 200);
   });
 
+  // RFC 9113 §8.2.3: HTTP/2 may split cookies over fields; HTTP/1.1 gets one, joined with "; ".
+  test('cookie fields from HTTP/2 reach an HTTP/1.1 origin as one Cookie joined with "; "', async () => {
+    const stream = session.request({ ':path': '/', cookie: ['a=1', 'b=2', 'c=3'] });
+    stream.resume();
+    await once(stream, 'close');
+    const cookies = origin.lastRawHeaders.filter((_, i, all) => i % 2 === 1 && /^cookie$/i.test(all[i - 1]!));
+    assert.deepEqual(cookies, ['a=1; b=2; c=3']);
+  });
+
   // nghttp2 resets some such streams itself (a '@'); Portico answers the rest with a 400.
   test('an :authority that is not host[:port]: refused, and nothing reaches the origin', async () => {
     const before = origin.requests;
