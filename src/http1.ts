@@ -30,17 +30,22 @@ export const NO_BODY: Framing = Object.freeze({ kind: 'none' });
 export const CHUNKED: Framing = Object.freeze({ kind: 'chunked' });
 export const UNTIL_CLOSE: Framing = Object.freeze({ kind: 'eof' });
 
+/** The most field lines a head or trailer section may have, as Pingora's (its MAX_HEADERS). */
+export const MAX_HEADER_FIELDS = 256;
+
 export abstract class MessageParser {
   #state: State = 'head';
   /** Bytes of a head, chunk line or trailer section split across chunks. */
   #pending: Buffer | undefined;
   #remaining = 0;
   readonly #maxHeadBytes: number;
+  readonly #maxFields: number;
   /** True once any byte of the current message has arrived. */
   started = false;
 
-  constructor(maxHeadBytes: number) {
+  constructor(maxHeadBytes: number, maxFields = MAX_HEADER_FIELDS) {
     this.#maxHeadBytes = maxHeadBytes;
+    this.#maxFields = maxFields;
   }
 
   /** The start line and fields up to (not including) the blank line; calls `frame` unless it reports another head. */
@@ -230,7 +235,10 @@ export abstract class MessageParser {
     const fields: Fields = {};
     const length = text.length;
     let start = 0;
+    let count = 0;
     while (start < length) {
+      // Counted next to the byte limit: many tiny fields cost more than their bytes say.
+      if (++count > this.#maxFields) throw this.error(`more than ${this.#maxFields} header fields`, true);
       let end = text.indexOf('\r\n', start);
       if (end === -1) end = length;
       const colon = text.indexOf(':', start);

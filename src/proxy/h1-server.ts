@@ -49,6 +49,8 @@ const { STATUS_CODES } = process.getBuiltinModule('node:http');
 export interface H1ServerOptions {
   /** Request line + fields, bytes; larger → 431. */
   maxHeaderBytes: number;
+  /** Field lines of a head or trailer section; more → 431. */
+  maxHeaderFields: number;
   /** From a request's first byte to the end of its head; slower → 408 and close. */
   headersTimeoutMs: number;
   /** From a request's first byte to the end of its body; slower → 408 (or a close once answering began). */
@@ -165,8 +167,8 @@ export class H1Server extends NetServer {
 class RequestParser extends MessageParser {
   readonly #connection: H1Connection;
 
-  constructor(connection: H1Connection, maxHeaderBytes: number) {
-    super(maxHeaderBytes);
+  constructor(connection: H1Connection, maxHeaderBytes: number, maxHeaderFields: number) {
+    super(maxHeaderBytes, maxHeaderFields);
     this.#connection = connection;
   }
 
@@ -295,7 +297,7 @@ class H1Connection {
     this.server = server;
     this.socket = socket;
     this.#sniffing = server.priorKnowledge !== undefined;
-    this.#parser = new RequestParser(this, server.options.maxHeaderBytes);
+    this.#parser = new RequestParser(this, server.options.maxHeaderBytes, server.options.maxHeaderFields);
     // Plaintext sockets read into READ_MEMORY; TLS ones emit 'data'.
     if (!readInPlace(socket, READ_MEMORY, this.#onRead)) socket.on('data', this.#onData);
     socket.on('error', this.#onError);

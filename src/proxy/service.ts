@@ -11,7 +11,7 @@ import type { ListeningService, ServiceContext } from '../server/service.ts';
 import { PeerPools } from '../upstream/index.ts';
 import { negotiatedEntry, serveCertificates, sharedTicketKeys, type CertificateStore } from '../tls/index.ts';
 import { isValidAuthority, normalizeHost, requestAuthority } from '../http.ts';
-import { equalsIgnoreCase } from '../http1.ts';
+import { equalsIgnoreCase, MAX_HEADER_FIELDS } from '../http1.ts';
 import type { IncomingHttpHeaders } from 'node:http';
 import { ProxyEngine } from './engine.ts';
 import { H1Server } from './h1-server.ts';
@@ -23,6 +23,8 @@ import { UpgradeProxy, serveUpgrades } from './upgrade.ts';
 export interface DownstreamLimits {
   /** Request line + headers, bytes; larger → 431. Default 16 384. */
   maxHeaderBytes: number;
+  /** Header fields of a request (and of its trailers); more → 431. Default 256, Pingora's. */
+  maxHeaderFields: number;
   /** Request target length; longer → 414. Default 8 192. */
   maxUrlBytes: number;
   /**
@@ -87,6 +89,7 @@ const IDLE_HOLD_OFF_MS = 1_000;
 
 const DEFAULT_LIMITS: DownstreamLimits = {
   maxHeaderBytes: 16_384,
+  maxHeaderFields: MAX_HEADER_FIELDS,
   maxUrlBytes: 8_192,
   headersTimeoutMs: 30_000,
   requestTimeoutMs: 300_000,
@@ -245,12 +248,18 @@ export class HttpProxyService<CTX> implements ListeningService {
     };
   }
 
+  /** The same field cap as HTTP/1.1's, and room for the four request pseudo-headers (node's default is 128). */
+  #h2HeaderPairs(): number {
+    return this.#limits.maxHeaderFields + 4;
+  }
+
   /** An HTTP/1.1 server with this service's limits, its malformed requests answered, its upgrades proxied. */
   #h1Server(handle: RequestListener, context: ServiceContext): H1Server {
     const limits = this.#limits;
     const server = new H1Server(
       {
         maxHeaderBytes: limits.maxHeaderBytes,
+        maxHeaderFields: limits.maxHeaderFields,
         headersTimeoutMs: limits.headersTimeoutMs,
         requestTimeoutMs: limits.requestTimeoutMs,
         keepAliveTimeoutMs: limits.keepAliveTimeoutMs,
@@ -290,6 +299,7 @@ export class HttpProxyService<CTX> implements ListeningService {
       SNICallback: serving.SNICallback,
       ticketKeys: this.#ticketKeys,
       settings: this.#h2Settings(),
+      maxHeaderListPairs: this.#h2HeaderPairs(),
       // node's default is 120 s; a handshake is part of getting a request's head, as in nginx.
       handshakeTimeout: this.#limits.headersTimeoutMs,
     });
@@ -314,7 +324,7 @@ export class HttpProxyService<CTX> implements ListeningService {
   #acceptH2c(server: H1Server, handle: RequestListener): void {
     const h2: Http2Server = process
       .getBuiltinModule('node:http2')
-      .createServer({ settings: this.#h2Settings() });
+      .createServer({ settings: this.#h2Settings(), maxHeaderListPairs: this.#h2HeaderPairs() });
     h2.on('request', handle as unknown as (...args: unknown[]) => void);
     this.#trackSessions(h2);
     server.priorKnowledge = (socket) => h2.emit('connection', socket);

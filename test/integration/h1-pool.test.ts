@@ -243,6 +243,20 @@ describe('HTTP/1.1 upstream client', () => {
     );
   });
 
+  test('a response head with more than 256 fields answers 502', () => {
+    const fields = (n: number): string => Array.from({ length: n }, (_, i) => `X-F${i}: v\r\n`).join('');
+    return exchange(
+      (head, socket) =>
+        socket.write(
+          `HTTP/1.1 200 OK\r\n${fields(head.startsWith('GET /many') ? 256 : 255)}Content-Length: 0\r\n\r\n`,
+        ),
+      async (proxy) => {
+        assert.equal((await get(`${proxy.url}/few`)).status, 200);
+        assert.equal((await get(`${proxy.url}/many`)).status, 502);
+      },
+    );
+  });
+
   // Issue 22, point 4. A status outside 100–599 used to be taken for an interim response, and the
   // client waited for the read timeout.
   test('a status code outside 100–599 answers 502 at once', () => {

@@ -114,6 +114,15 @@ describe("Portico's HTTP/1.1 server (plaintext listeners)", () => {
     assert.match(refused, /^HTTP\/1\.1 417 /);
   });
 
+  // Issue 22, point 6: counted next to the byte limit (Pingora's 256), as many tiny fields cost more.
+  test('a request with more than 256 header fields is a 431; with 256 it is served', async () => {
+    const fields = (n: number): string => Array.from({ length: n }, (_, i) => `X-F${i}: v\r\n`).join('');
+    const at = (n: number): Promise<string> =>
+      rawExchange(proxy.port, `GET / HTTP/1.1\r\nHost: a\r\n${fields(n)}Connection: close\r\n\r\n`);
+    assert.match(await at(254), /^HTTP\/1\.1 200 /); // + Host + Connection = 256
+    assert.match(await at(255), /^HTTP\/1\.1 431 /);
+  });
+
   // Issue 22, point 3 (RFC 9112 §3.2, RFC 3986 §3.2.2): a Host is a host and an optional port.
   test('a Host that is not host[:port] is a 400 and reaches no upstream', async () => {
     const before = origin.requests;

@@ -57,6 +57,14 @@ describe('HTTP/2 request fields', () => {
     assert.deepEqual(cookies, ['a=1; b=2; c=3']);
   });
 
+  // As HTTP/1.1's cap (256); node's own default would refuse more than 128.
+  test('200 header fields are served, more than 256 refused', async () => {
+    const fields = (n: number): OutgoingHttpHeaders =>
+      Object.fromEntries(Array.from({ length: n }, (_, i) => [`x-f${i}`, 'v']));
+    assert.equal(await status(session, { ':path': '/', ...fields(200) }), 200);
+    assert.ok([431, 'reset'].includes(await status(session, { ':path': '/', ...fields(300) })));
+  });
+
   // nghttp2 resets some such streams itself (a '@'); Portico answers the rest with a 400.
   test('an :authority that is not host[:port]: refused, and nothing reaches the origin', async () => {
     const before = origin.requests;
