@@ -125,6 +125,11 @@ describe("Portico's HTTP/1.1 server (plaintext listeners)", () => {
 
   // Issue 22, point 3 (RFC 9112 §3.2, RFC 3986 §3.2.2): a Host is a host and an optional port.
   test('a Host that is not host[:port] is a 400 and reaches no upstream', async () => {
+    const statusFor = async (host: string): Promise<string> =>
+      (await rawExchange(proxy.port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)).slice(
+        9,
+        12,
+      );
     const before = origin.requests;
     for (const host of [
       'bench.local:80@evil.example',
@@ -135,13 +140,8 @@ describe("Portico's HTTP/1.1 server (plaintext listeners)", () => {
       'a?b',
       'a#b',
     ])
-      assert.match(
-        await rawExchange(proxy.port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
-        /^HTTP\/1\.1 400 /,
-        host,
-      );
+      assert.equal(await statusFor(host), '400', host);
     assert.equal(origin.requests, before);
-    seen = [];
     for (const host of [
       'bench.local',
       'bench.local:8080',
@@ -150,11 +150,7 @@ describe("Portico's HTTP/1.1 server (plaintext listeners)", () => {
       'xn--bcher-kva.example',
       '',
     ])
-      assert.match(
-        await rawExchange(proxy.port, `GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
-        /^HTTP\/1\.1 200 /,
-        host,
-      );
+      assert.equal(await statusFor(host), '200', host);
   });
 
   // RFC 9112 §3.2.2: a server must accept the absolute form; its authority wins over Host.
