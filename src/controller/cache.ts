@@ -69,13 +69,22 @@ function withoutBookkeeping(obj: KubeObject): KubeObject {
   };
 }
 
-/** Only what validation and the data plane read: no managedFields, annotations or status over IPC. */
+/**
+ * Only what validation and the data plane read: no managedFields, annotations or status over IPC.
+ * `creationTimestamp` is kept: it decides ties between Routes of different namespaces (the oldest
+ * wins, Gateway API), for matches and certificates alike.
+ */
 function documentOf(kind: CachedKind, obj: KubeObject): unknown {
   const meta = obj.metadata ?? {};
   return {
     apiVersion: obj.apiVersion ?? API_VERSION,
     kind,
-    metadata: { name: meta.name, namespace: meta.namespace ?? 'default', generation: meta.generation ?? 0 },
+    metadata: {
+      name: meta.name,
+      namespace: meta.namespace ?? 'default',
+      generation: meta.generation ?? 0,
+      ...(meta.creationTimestamp === undefined ? {} : { creationTimestamp: meta.creationTimestamp }),
+    },
     spec: obj['spec'],
   };
 }

@@ -79,6 +79,8 @@ export interface KubeObject {
     namespace?: string;
     uid?: string;
     generation?: number;
+    /** RFC 3339; custom objects arrive as plain JSON, so text, never a Date. */
+    creationTimestamp?: string;
     resourceVersion?: string;
     labels?: Record<string, string>;
     deletionTimestamp?: unknown;

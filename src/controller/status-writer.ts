@@ -1,5 +1,6 @@
 /**
- * Writes conditions onto Routes and Backends (`/status` subresource, JSON merge patch), after Pepr's
+ * Writes conditions onto Routes and Backends (`/status` subresource, JSON merge patch), with the
+ * one-string summaries the printer columns show (`statusSummary`), after Pepr's
  * per-key queue: one write in flight per object and only the newest desired status waiting behind it,
  * a few objects written in parallel. A write is skipped when the object already carries those
  * conditions, when the object is gone, or when it has moved to a newer generation than the status
@@ -9,7 +10,7 @@
  */
 import type { Logger } from '../observability/index.ts';
 import type { ControllerCache } from './cache.ts';
-import type { DesiredCondition, DesiredStatus } from './conditions.ts';
+import { statusSummary, type DesiredCondition, type DesiredStatus } from './conditions.ts';
 import type { EventRecorder } from './events.ts';
 import { describeError, MERGE_PATCH, statusOf, type KubeClients, type KubeObject } from './kube.ts';
 
@@ -94,8 +95,9 @@ export class StatusWriter {
       const old = current.find((o) => o.type === c.type);
       return { ...c, lastTransitionTime: old?.status === c.status ? (old.lastTransitionTime ?? now) : now };
     });
-    if (sameConditions(current, conditions)) return;
     const kind = desired.key.slice(0, desired.key.indexOf(' ')) as keyof typeof PLURAL;
+    const summary = statusSummary(kind, obj['spec']);
+    if (sameConditions(current, conditions) && sameSummary(obj, summary)) return;
     try {
       await this.#clients.custom.patchNamespacedCustomObjectStatus(
         {
@@ -104,7 +106,7 @@ export class StatusWriter {
           namespace: obj.metadata?.namespace ?? 'default',
           plural: PLURAL[kind],
           name: obj.metadata?.name ?? '',
-          body: { status: { conditions } },
+          body: { status: { conditions, ...summary } },
         },
         MERGE_PATCH,
       );
@@ -116,7 +118,7 @@ export class StatusWriter {
     this.#writes++;
     this.#failures.delete(desired.key);
     // Remember what was written, so a rebuild before the watch echoes it does not write it again.
-    obj['status'] = { ...(obj['status'] as object | undefined), conditions };
+    obj['status'] = { ...(obj['status'] as object | undefined), conditions, ...summary };
     for (const c of conditions) {
       const old = current.find((o) => o.type === c.type);
       if (
@@ -161,4 +163,9 @@ function sameConditions(a: Partial<WrittenCondition>[], b: WrittenCondition[]): 
       );
     })
   );
+}
+
+function sameSummary(obj: KubeObject, summary: object): boolean {
+  const status = (obj['status'] ?? {}) as Record<string, unknown>;
+  return Object.entries(summary).every(([field, value]) => status[field] === value);
 }

@@ -1,4 +1,5 @@
 import type { FieldError } from '../errors.ts';
+import { whyRouteWins } from '../routing/conflicts.ts';
 import type { Route } from '../routing/schema.ts';
 import { routeIdOf, sortRoutes } from '../routing/table.ts';
 import {
@@ -64,7 +65,8 @@ export function routeTlsFileKeys(route: Route): Array<{ key: string; path: strin
  * Builds the SNI store from the Routes' `tls`: each hostname of a Route gets the Route's certificates
  * (one entry per Route, keyed by the Route, so its hostnames may share connections); a Route without
  * hostnames provides the default. When two Routes claim a hostname (or the default), the older Route
- * wins, as Gateway API resolves conflicts, and the other gets an error. A Route whose material is
+ * wins, then the first by `namespace/name` (Gateway API's tie-break, as for their matches), and the
+ * other gets a `CertificateConflict` naming the winner. A Route whose material is
  * missing (already reported by whoever loaded the files) or unusable serves no certificate.
  *
  * The primary runs this to report errors, each worker to serve; both reach the same result.
@@ -75,11 +77,11 @@ export function compileCertificates(
   cache: CertificateEntryCache,
 ): CompiledCertificates {
   const hosts = new Map<string, CertificateEntry>();
-  const owners = new Map<string, string>();
+  const owners = new Map<string, Route>();
   const errors: FieldError[] = [];
   const expiries: CompiledCertificates['expiries'] = [];
   let fallback: CertificateEntry | undefined;
-  let fallbackOwner: string | undefined;
+  let fallbackOwner: Route | undefined;
   for (const route of sortRoutes(routes.filter((r) => r.spec.tls !== undefined))) {
     const id = routeIdOf(route);
     const object = `Route ${id}`;
@@ -100,25 +102,23 @@ export function compileCertificates(
     for (const expiry of entry.expiries) expiries.push({ route: id, ...expiry });
     const names = route.spec.hostnames ?? [];
     if (names.length === 0) {
-      if (fallback === undefined) {
+      if (fallbackOwner === undefined) {
         fallback = entry;
-        fallbackOwner = id;
+        fallbackOwner = route;
       } else {
-        errors.push(
-          conflict(object, 'spec.tls', `Route ${fallbackOwner} already provides the default certificate`),
-        );
+        errors.push(conflict(object, 'spec.tls', fallbackOwner, route, 'provides the default certificate'));
       }
       continue;
     }
     names.forEach((name, i) => {
       const owner = owners.get(name);
-      if (owner !== undefined && owner !== id) {
+      if (owner !== undefined && owner !== route) {
         errors.push(
-          conflict(object, `spec.hostnames[${i}]`, `Route ${owner} already serves a certificate for ${name}`),
+          conflict(object, `spec.hostnames[${i}]`, owner, route, `serves a certificate for ${name}`),
         );
         return;
       }
-      owners.set(name, id);
+      owners.set(name, route);
       hosts.set(name, entry);
     });
   }
@@ -126,8 +126,14 @@ export function compileCertificates(
   return { store: new CertificateStore(hosts, fallback), errors, expiries };
 }
 
-function conflict(object: string, path: string, message: string): FieldError {
-  return { object, path, message: `${message}; the older Route wins`, reason: 'CertificateConflict' };
+/** The loser's error: the winning Route by `namespace/name`, what it holds, and why it won. */
+function conflict(object: string, path: string, winner: Route, loser: Route, holds: string): FieldError {
+  return {
+    object,
+    path,
+    message: `Route ${routeIdOf(winner)} already ${holds}: ${whyRouteWins(winner, loser)}`,
+    reason: 'CertificateConflict',
+  };
 }
 
 /** The Route's certificate spec, or undefined when some referenced material is not in `files`. */

@@ -5,7 +5,13 @@ import { isDeepStrictEqual } from 'node:util';
 import type { FieldError } from '../errors.ts';
 import type { Logger } from '../observability/index.ts';
 import type { Gauge, Labelled } from '../observability/metric-set.ts';
-import { validateObjects, type Backend, type PorticoObject, type Route } from '../routing/index.ts';
+import {
+  routeConflicts,
+  validateObjects,
+  type Backend,
+  type PorticoObject,
+  type Route,
+} from '../routing/index.ts';
 import { CertificateEntryCache, sharedTicketKeys } from '../tls/index.ts';
 import { compileCertificates, routeTlsFileKeys, type CompiledCertificates } from './certificates.ts';
 import { HealthMonitor } from './health-monitor.ts';
@@ -31,6 +37,11 @@ export interface ApplyReport {
   rejected: Array<{ object: string; errors: readonly FieldError[]; servingPrevious: boolean }>;
   unresolvedRefs: readonly FieldError[];
   fileErrors: FieldError[];
+  /**
+   * Matches of accepted Routes that another Route's identical match shadows on a hostname
+   * (`RuleMatchConflict`, naming the winner); the Routes stay accepted and serve everything else.
+   */
+  conflicts: readonly FieldError[];
 }
 
 export interface WorkerAck {
@@ -262,6 +273,7 @@ export class ConfigStore {
       }),
       unresolvedRefs: result.unresolvedRefs,
       fileErrors,
+      conflicts: routeConflicts(result.routes),
     };
     this.#lastReport = report;
     this.#log(report, performance.now() - started);
@@ -315,7 +327,7 @@ export class ConfigStore {
         );
       }
     }
-    for (const e of [...report.unresolvedRefs, ...report.fileErrors]) {
+    for (const e of [...report.unresolvedRefs, ...report.fileErrors, ...report.conflicts]) {
       this.#logger.warn({ object: e.object, field: e.path, reason: e.reason }, e.message);
     }
     this.#logger.info(

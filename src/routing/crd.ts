@@ -12,7 +12,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { InvalidArgumentError } from '../errors.ts';
-import { API_GROUP, BackendSpec, ObjectStatus, RouteSpec } from './schema.ts';
+import { API_GROUP, BackendSpec, BackendStatus, RouteSpec, RouteStatus } from './schema.ts';
 
 type JsonSchema = { [key: string]: unknown };
 
@@ -66,7 +66,14 @@ export function toStructural(schema: JsonSchema, path = '$'): JsonSchema {
   for (const [key, value] of Object.entries(schema)) {
     if (key === 'const') out['enum'] = [value];
     else if (key === 'additionalProperties' && value === false) continue;
-    else if (key === 'properties' && isSchema(value)) {
+    else if (key === 'required' && Array.isArray(value)) {
+      // A field the API server defaults is never missing, so `kubectl explain` must not call it required.
+      const properties = isSchema(schema['properties']) ? schema['properties'] : {};
+      const required = value.filter(
+        (name: string) => !isSchema(properties[name]) || !('default' in properties[name]),
+      );
+      if (required.length > 0) out[key] = required;
+    } else if (key === 'properties' && isSchema(value)) {
       out[key] = Object.fromEntries(
         Object.entries(value).map(([name, s]) => [name, toStructural(s as JsonSchema, `${path}.${name}`)]),
       );
@@ -86,6 +93,7 @@ interface KindInfo {
   shortNames: string[];
   description: string;
   spec: JsonSchema;
+  status: JsonSchema;
   columns: { name: string; type: string; jsonPath: string; description: string; priority?: number }[];
 }
 
@@ -97,6 +105,27 @@ const AGE = {
   description: 'Time since creation',
 };
 
+/**
+ * The condition columns. A column shows only the first value its JSONPath finds (the API server's
+ * table converter), so lists (hostnames, backends, endpoints) are summarised by the controller into
+ * one string in status and shown from there.
+ */
+const CONDITION_COLUMNS = [
+  { name: 'Accepted', type: 'string', jsonPath: condition('Accepted'), description: 'The object is valid' },
+  {
+    name: 'ResolvedRefs',
+    type: 'string',
+    jsonPath: condition('ResolvedRefs'),
+    description: 'Every referenced Backend or Secret exists (False: that share of traffic fails)',
+  },
+  {
+    name: 'Programmed',
+    type: 'string',
+    jsonPath: condition('Programmed'),
+    description: 'Every worker serves this generation',
+  },
+];
+
 const KINDS: Record<CrdKind, KindInfo> = {
   Route: {
     plural: 'routes',
@@ -104,25 +133,27 @@ const KINDS: Record<CrdKind, KindInfo> = {
     shortNames: ['proute'],
     description: 'Route sends matching HTTP requests to Backends; semantics follow Gateway API HTTPRoute.',
     spec: RouteSpec,
+    status: RouteStatus,
     columns: [
-      { name: 'Hosts', type: 'string', jsonPath: '.spec.hostnames', description: 'Hostnames served' },
+      {
+        name: 'Hosts',
+        type: 'string',
+        jsonPath: '.status.hostnames',
+        description: 'Hostnames served (* for a Route without hostnames)',
+      },
       {
         name: 'Backends',
         type: 'string',
-        jsonPath: '.spec.rules[*].backendRefs[*].name',
-        description: 'Backends referenced',
+        jsonPath: '.status.backends',
+        description: 'Every Backend the rules reference',
       },
+      ...CONDITION_COLUMNS,
       {
-        name: 'Accepted',
+        name: 'Conflicted',
         type: 'string',
-        jsonPath: condition('Accepted'),
-        description: 'Accepted condition',
-      },
-      {
-        name: 'Programmed',
-        type: 'string',
-        jsonPath: condition('Programmed'),
-        description: 'Programmed condition',
+        jsonPath: condition('Conflicted'),
+        description: 'True when another Route won one of its matches or certificates',
+        priority: 1,
       },
       AGE,
     ],
@@ -132,15 +163,30 @@ const KINDS: Record<CrdKind, KindInfo> = {
     shortNames: ['pbackend'],
     description: 'Backend is a set of upstream endpoints, static or from a Service, and how to reach them.',
     spec: BackendSpec,
+    status: BackendStatus,
     columns: [
       {
         name: 'Endpoints',
         type: 'string',
-        jsonPath: '.spec.endpoints[*].address',
-        description: 'Static endpoints',
+        jsonPath: '.status.endpoints',
+        description: 'Static endpoints as address:port, or service/name:port when discovered from a Service',
       },
-      { name: 'Service', type: 'string', jsonPath: '.spec.service.name', description: 'Discovered Service' },
       { name: 'Protocol', type: 'string', jsonPath: '.spec.protocol', description: 'Upstream protocol' },
+      ...CONDITION_COLUMNS,
+      {
+        name: 'Service',
+        type: 'string',
+        jsonPath: '.spec.service.name',
+        description: 'Discovered Service',
+        priority: 1,
+      },
+      {
+        name: 'Policy',
+        type: 'string',
+        jsonPath: '.spec.loadBalancer.policy',
+        description: 'Load-balancing policy',
+        priority: 1,
+      },
       AGE,
     ],
   },
@@ -177,11 +223,15 @@ export function crdFor(kind: CrdKind): Record<string, unknown> {
               description: info.description,
               required: ['spec'],
               properties: {
-                apiVersion: { type: 'string' },
-                kind: { type: 'string' },
+                apiVersion: {
+                  type: 'string',
+                  description: `The versioned schema of this object: ${API_GROUP}/v1alpha1.`,
+                },
+                kind: { type: 'string', description: `The kind of this object: ${kind}.` },
+                // The API server allows nothing here but the type: metadata's schema is its own.
                 metadata: { type: 'object' },
                 spec: toStructural(info.spec, 'spec'),
-                status: toStructural(ObjectStatus, 'status'),
+                status: toStructural(info.status, 'status'),
               },
             },
           },

@@ -62,3 +62,4 @@ export {
   type WeightedBackends,
 } from './backends.ts';
 export { parseDuration } from './duration.ts';
+export { routeConflicts, whyRouteWins } from './conflicts.ts';

@@ -4,13 +4,16 @@
  * match; a worker keeps these across versions), then every hostname's entries sorted by precedence
  * into its index — so the same input always yields the same table, across restarts and workers.
  *
- * Precedence is Gateway API's, across all rules of all Routes whose hostnames match the request
- * (conformance test HTTPRouteMatchingAcrossRoutes: on `example.com`, a `*.com` Route's `/v2` prefix
- * beats an `example.com` Route's `/`). The order: Exact path; then RegularExpression
- * (implementation-specific in Gateway API; placed before prefixes as Envoy Gateway does, so a `/`
- * catch-all cannot shadow every regex; longer pattern first); then PathPrefix, longest first; then
- * a method match; more header matches; more query matches; then the more specific hostname (exact,
- * then longer wildcard, then none); the oldest Route; `namespace/name`; rule order; match order.
+ * Precedence is Gateway API's. The most specific matching hostname decides first (HTTPRoute
+ * `hostnames`: the largest number of characters in a matching non-wildcard hostname, then in a
+ * matching hostname): every rule of a Route naming the exact host is tried before any rule of a
+ * wildcard Route, the longer wildcard before the shorter, and a Route without hostnames last — so a
+ * catch-all in one namespace cannot take paths on another tenant's host (issue #21). Among entries
+ * of one hostname, across all its Routes (conformance test HTTPRouteMatchingAcrossRoutes): Exact
+ * path; then RegularExpression (implementation-specific in Gateway API; placed before prefixes as
+ * Envoy Gateway does, so a `/` catch-all cannot shadow every regex; longer pattern first); then
+ * PathPrefix, longest first; then a method match; more header matches; more query matches; the
+ * oldest Route; `namespace/name`; rule order; match order.
  */
 import { compileBackendRefs, type WeightedBackends } from './backends.ts';
 import { parseDuration } from './duration.ts';
@@ -184,13 +187,13 @@ const PATH_CLASS = { Exact: 0, RegularExpression: 1, PathPrefix: 2 } as const;
 /** Negative when `a` takes precedence over `b`; a total order over the entries one request can meet. */
 function comparePrecedence(a: Entry, b: Entry): number {
   return (
+    a.hostKind - b.hostKind ||
+    b.hostLength - a.hostLength ||
     PATH_CLASS[a.pathType] - PATH_CLASS[b.pathType] ||
     b.path.length - a.path.length ||
     Number(b.method !== undefined) - Number(a.method !== undefined) ||
     b.headers.length - a.headers.length ||
     b.query.length - a.query.length ||
-    a.hostKind - b.hostKind ||
-    b.hostLength - a.hostLength ||
     olderRouteFirst(a, b) ||
     a.ruleIndex - b.ruleIndex ||
     a.matchIndex - b.matchIndex
@@ -201,7 +204,7 @@ function comparePrecedence(a: Entry, b: Entry): number {
  * Gateway API's tie-break between Routes: the oldest first (one without a timestamp after those with
  * one), then `namespace/name`.
  */
-function olderRouteFirst(
+export function olderRouteFirst(
   a: { readonly created: number; readonly routeId: string },
   b: { readonly created: number; readonly routeId: string },
 ): number {
@@ -436,7 +439,7 @@ function valueConditions(
   );
 }
 
-const DEFAULT_MATCHES: readonly RouteMatch[] = Object.freeze([
+export const DEFAULT_MATCHES: readonly RouteMatch[] = Object.freeze([
   Object.freeze({ path: Object.freeze({ type: 'PathPrefix', value: '/' } as const) }),
 ]);
 
@@ -448,7 +451,8 @@ export function routeIdOf(route: Route): string {
   return `${namespaceOf(route)}/${route.metadata.name}`;
 }
 
-function creationTime(route: Route): number {
+/** The Route's creation time in ms; Infinity without a (valid) timestamp, so it sorts after those with one. */
+export function creationTime(route: Route): number {
   const t =
     route.metadata.creationTimestamp === undefined ? NaN : Date.parse(route.metadata.creationTimestamp);
   return Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
@@ -486,31 +490,29 @@ export class RouteTable {
   }
 
   /**
-   * The rule that serves `req`, or `undefined` for a 404. Consults the exact-host index, the index
-   * of each wildcard suffix of the host, and the catch-all, and keeps the best hit by precedence;
-   * allocates nothing but the suffix strings of wildcard probes.
+   * The rule that serves `req`, or `undefined` for a 404. The indexes are consulted from the most
+   * specific hostname to the least — the exact host, each wildcard suffix from the longest, then the
+   * catch-all — and the first hit is the answer: hostname specificity precedes every other rule of
+   * precedence. Allocates nothing but the suffix strings of wildcard probes.
    */
   match(req: RouteRequest): MatchResult | undefined {
     const host = normalizeHost(req.host);
-    let best = this.#exact.get(host)?.match(req);
+    const exact = this.#exact.get(host)?.match(req);
+    if (exact !== undefined) return exact;
     if (this.#wildcard.size > 0) {
-      // `*.example.com` matches one or more labels, so every suffix after a dot is a candidate.
+      // `*.example.com` matches one or more labels, so every suffix after a dot is a candidate,
+      // the longest (most specific) first.
       for (let dot = host.indexOf('.'); dot !== -1; dot = host.indexOf('.', dot + 1)) {
-        best = better(best, this.#wildcard.get(host.slice(dot + 1))?.match(req));
+        const hit = this.#wildcard.get(host.slice(dot + 1))?.match(req);
+        if (hit !== undefined) return hit;
       }
     }
-    if (this.#catchAll !== undefined) best = better(best, this.#catchAll.match(req));
-    return best;
+    return this.#catchAll?.match(req);
   }
 }
 
-function better(a: Entry | undefined, b: Entry | undefined): Entry | undefined {
-  if (a === undefined) return b;
-  return b !== undefined && comparePrecedence(b, a) < 0 ? b : a;
-}
-
 /** Where one hostname's entries go: the exact map, the wildcard map (by suffix) or the catch-all. */
-interface HostTarget {
+export interface HostTarget {
   /** 0 for an exact hostname, 1 for a wildcard, 2 for a Route without hostnames. */
   readonly hostKind: 0 | 1 | 2;
   /** The exact hostname, or a wildcard's suffix after `*.`; empty for the catch-all. */
@@ -548,7 +550,7 @@ export function stillValid(compiled: CompiledRoute, backends: ReadonlyMap<string
 }
 
 /** Where a Route's matches go: one target per distinct hostname, or the catch-all. */
-function hostTargets(route: Route): HostTarget[] {
+export function hostTargets(route: Route): HostTarget[] {
   const names = new Set((route.spec.hostnames ?? []).map(normalizeHost));
   if (names.size === 0) return [{ hostKind: 2, key: '', hostLength: 0 }];
   return [...names].map((h) =>

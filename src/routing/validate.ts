@@ -10,12 +10,16 @@
 import { TypeCompiler, type TypeCheck } from '@sinclair/typebox/compiler';
 import { Value, ValueErrorType, type ValueError } from '@sinclair/typebox/value';
 import type { TSchema } from '@sinclair/typebox';
+import { isIP } from 'node:net';
 import type { FieldError } from '../errors.ts';
 import { parseDuration } from './duration.ts';
 import { compileFullMatch } from './match.ts';
 import {
   API_VERSION,
   BackendSchema,
+  DIGITS_AND_DOTS_PATTERN,
+  DNS_NAME_PATTERN,
+  ENDPOINT_ADDRESS_DESCRIPTION,
   FILTER_FIELDS,
   RouteSchema,
   type Backend,
@@ -283,11 +287,27 @@ function checkBackendTls(tls: NonNullable<BackendSpec['tls']>, report: Report): 
   }
 }
 
+const DNS_NAME = new RegExp(DNS_NAME_PATTERN);
+const DIGITS_AND_DOTS = new RegExp(DIGITS_AND_DOTS_PATTERN);
+
+/** The CRD's CEL rule on `address`, for sources without an API server (and CRDs older than it). */
+function isEndpointAddress(address: string): boolean {
+  return isIP(address) !== 0 || (DNS_NAME.test(address) && !DIGITS_AND_DOTS.test(address));
+}
+
 function checkBackend(backend: Backend, report: Report): void {
   const spec = backend.spec;
   if ((spec.endpoints === undefined) === (spec.service === undefined)) {
     report('spec', 'exactly one of endpoints or service must be set', 'InvalidField');
   }
+  spec.endpoints?.forEach(({ address }, i) => {
+    if (!isEndpointAddress(address))
+      report(
+        `spec.endpoints[${i}].address`,
+        `${JSON.stringify(address)} is not ${ENDPOINT_ADDRESS_DESCRIPTION}`,
+        'InvalidField',
+      );
+  });
   if (spec.tls !== undefined) checkBackendTls(spec.tls, report);
   const lb = spec.loadBalancer;
   if ((lb.hashOn !== undefined) !== (lb.policy === 'ConsistentHash')) {

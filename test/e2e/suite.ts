@@ -37,6 +37,32 @@ export interface E2eHooks {
 
 const API = 'portico.dev/v1alpha1';
 
+/** The headings `kubectl get routes` and `kubectl get backends` print (`-o wide` adds the others). */
+export const ROUTE_COLUMNS = ['NAME', 'HOSTS', 'BACKENDS', 'ACCEPTED', 'RESOLVEDREFS', 'PROGRAMMED', 'AGE'];
+export const ROUTE_WIDE_COLUMNS = [...ROUTE_COLUMNS.slice(0, -1), 'CONFLICTED', 'AGE'];
+export const BACKEND_COLUMNS = [
+  'NAME',
+  'ENDPOINTS',
+  'PROTOCOL',
+  'ACCEPTED',
+  'RESOLVEDREFS',
+  'PROGRAMMED',
+  'AGE',
+];
+export const BACKEND_WIDE_COLUMNS = [...BACKEND_COLUMNS.slice(0, -1), 'SERVICE', 'POLICY', 'AGE'];
+
+/** `kubectl get` output as its headings and one record per row, cut at the headings' columns (cells may be empty). */
+export function parseTable(text: string): { headings: string[]; rows: Array<Record<string, string>> } {
+  const [head = '', ...lines] = text.trimEnd().split('\n');
+  const starts = [...head.matchAll(/\S+/g)].map((m) => ({ name: m[0], at: m.index }));
+  const rows = lines.map((line) =>
+    Object.fromEntries(
+      starts.map(({ name, at }, i) => [name, line.slice(at, starts[i + 1]?.at ?? line.length).trim()]),
+    ),
+  );
+  return { headings: starts.map((s) => s.name), rows };
+}
+
 type Rule = Record<string, unknown>;
 type Condition = { status: string; reason: string; observedGeneration: number; generation: number };
 
@@ -179,28 +205,34 @@ export function e2eSuite(name: string, hooks: E2eHooks): void {
     });
 
     it('kubectl get routes / backends: printer columns', async () => {
-      await until('kubectl get routes: web Accepted and Programmed', async () => {
-        const routes = (await kubectl(['get', 'routes', '-n', ns])).trim().split('\n');
-        assert.deepEqual(routes[0]!.split(/\s+/), [
-          'NAME',
-          'HOSTS',
-          'BACKENDS',
-          'ACCEPTED',
-          'PROGRAMMED',
-          'AGE',
-        ]);
-        const row = routes.find((line) => line.startsWith('web '))?.split(/\s+/);
-        assert.ok(row, routes.join('\n'));
-        assert.match(row[1]!, new RegExp(web.replaceAll('.', '\\.')));
-        assert.match(row[2]!, /\ba\b/);
-        assert.deepEqual(row.slice(3, 5), ['True', 'True']);
+      const table = async (kind: string, ...extra: string[]): Promise<ReturnType<typeof parseTable>> =>
+        parseTable(await kubectl(['get', kind, '-n', ns, ...extra]));
+      await until('kubectl get routes: web Accepted, ResolvedRefs and Programmed', async () => {
+        const routes = await table('routes');
+        assert.deepEqual(routes.headings, ROUTE_COLUMNS);
+        const row = routes.rows.find((r) => r['NAME'] === 'web');
+        assert.ok(row, JSON.stringify(routes.rows));
+        // One string each (the controller's status summaries), not a JSON array or the first value.
+        assert.deepEqual(
+          [row['HOSTS'], row['BACKENDS'], row['ACCEPTED'], row['RESOLVEDREFS'], row['PROGRAMMED']],
+          [web, 'a', 'True', 'True', 'True'],
+        );
       });
-      const backends = (await kubectl(['get', 'backends', '-n', ns])).trim().split('\n');
-      assert.deepEqual(backends[0]!.split(/\s+/), ['NAME', 'ENDPOINTS', 'SERVICE', 'PROTOCOL', 'AGE']);
-      assert.ok(
-        backends.some((line) => /^a\s/.test(line) && /\bHTTP\b/.test(line)),
-        backends.join('\n'),
-      );
+      const wide = await table('routes', '-o', 'wide');
+      assert.deepEqual(wide.headings, ROUTE_WIDE_COLUMNS);
+      assert.equal(wide.rows.find((r) => r['NAME'] === 'web')?.['CONFLICTED'], 'False');
+      await until('kubectl get backends: endpoints with ports, conditions', async () => {
+        const backends = await table('backends');
+        assert.deepEqual(backends.headings, BACKEND_COLUMNS);
+        const row = backends.rows.find((r) => r['NAME'] === 'a');
+        assert.ok(row, JSON.stringify(backends.rows));
+        assert.match(row['ENDPOINTS']!, /:\d+$/, 'every endpoint as address:port, or service/name:port');
+        assert.deepEqual(
+          [row['PROTOCOL'], row['ACCEPTED'], row['RESOLVEDREFS'], row['PROGRAMMED']],
+          ['HTTP', 'True', 'True', 'True'],
+        );
+      });
+      assert.deepEqual((await table('backends', '-o', 'wide')).headings, BACKEND_WIDE_COLUMNS);
     });
 
     it('changing the path match moves traffic', async () => {

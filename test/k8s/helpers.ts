@@ -100,11 +100,7 @@ function fail(message: string): never {
   throw new Error(message);
 }
 
-/**
- * Applies crds/*.yaml with kubectl and waits until they are established. The generated Backend CRD
- * defaults `spec.loadBalancer` to `{}` although `policy` is required inside it, which the API server
- * refuses ("default.policy: Required value"); until the schema is fixed the default is completed here.
- */
+/** Applies crds/*.yaml with kubectl (as generated: no field is completed here) and waits until they are established. */
 export function applyCrds(cp: ControlPlane): void {
   const docs = readdirSync(join(ROOT, 'crds'))
     .filter((f) => f.endsWith('.yaml'))

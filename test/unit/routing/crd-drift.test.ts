@@ -70,7 +70,7 @@ test('CRD metadata: namespaced, status subresource, short names, printer columns
   assert.deepEqual(version.subresources, { status: {} });
   assert.deepEqual(
     version.additionalPrinterColumns.map((c) => c.name),
-    ['Hosts', 'Backends', 'Accepted', 'Programmed', 'Age'],
+    ['Hosts', 'Backends', 'Accepted', 'ResolvedRefs', 'Programmed', 'Conflicted', 'Age'],
   );
   const conditions = version.schema.openAPIV3Schema.properties.status.properties.conditions;
   assert.deepEqual(conditions['x-kubernetes-list-map-keys'], ['type']);
@@ -82,4 +82,77 @@ test('CRD metadata: namespaced, status subresource, short names, printer columns
     'status',
     'type',
   ]);
+});
+
+interface SchemaNode {
+  description?: string;
+  default?: unknown;
+  required?: string[];
+  properties?: Record<string, SchemaNode>;
+  items?: SchemaNode;
+}
+
+/** Every property of `node` and below, with its dotted path (array items as `[]`). */
+function* fields(node: SchemaNode, path: string): Generator<[string, SchemaNode, SchemaNode]> {
+  for (const [name, child] of Object.entries(node.properties ?? {})) {
+    yield [`${path}.${name}`, child, node];
+    yield* fields(child, `${path}.${name}`);
+    if (child.items !== undefined) yield* fields(child.items, `${path}.${name}[]`);
+  }
+}
+
+function rootSchema(kind: CrdKind): SchemaNode {
+  return (crdFor(kind) as unknown as { spec: { versions: { schema: { openAPIV3Schema: SchemaNode } }[] } })
+    .spec.versions[0]!.schema.openAPIV3Schema;
+}
+
+test('issue #21: every CRD field has a description for kubectl explain', () => {
+  for (const kind of Object.keys(CRD_FILES) as CrdKind[]) {
+    const missing = [...fields(rootSchema(kind), kind)]
+      // The API server refuses anything but `type: object` on metadata.
+      .filter(([path]) => path !== `${kind}.metadata`)
+      .filter(([, node]) => typeof node.description !== 'string' || node.description.length < 8)
+      .map(([path]) => path);
+    assert.deepEqual(missing, [], `${kind}: fields without a description`);
+  }
+});
+
+test('issue #21: a field with a default is never required (the API server fills it in)', () => {
+  for (const kind of Object.keys(CRD_FILES) as CrdKind[]) {
+    const wrong = [...fields(rootSchema(kind), kind)]
+      .filter(
+        ([path, node, parent]) =>
+          node.default !== undefined && parent.required?.includes(path.split('.').pop()!),
+      )
+      .map(([path]) => path);
+    assert.deepEqual(wrong, [], `${kind}: defaulted fields marked required`);
+  }
+});
+
+test('issue #21: printer columns read one string each, so every host, backend and endpoint shows', () => {
+  const columns = (kind: CrdKind): Record<string, { jsonPath: string; priority?: number }> =>
+    Object.fromEntries(
+      (crdFor(kind) as unknown as CrdShape).spec.versions[0]!.additionalPrinterColumns.map((c) => [
+        c.name,
+        c as unknown as { jsonPath: string; priority?: number },
+      ]),
+    );
+  const route = columns('Route');
+  assert.equal(route['Hosts']?.jsonPath, '.status.hostnames');
+  assert.equal(route['Backends']?.jsonPath, '.status.backends');
+  assert.equal(route['Conflicted']?.priority, 1, 'Conflicted shows with -o wide');
+  const backend = columns('Backend');
+  assert.deepEqual(Object.keys(backend), [
+    'Endpoints',
+    'Protocol',
+    'Accepted',
+    'ResolvedRefs',
+    'Programmed',
+    'Service',
+    'Policy',
+    'Age',
+  ]);
+  assert.equal(backend['Endpoints']?.jsonPath, '.status.endpoints');
+  assert.equal(backend['Service']?.priority, 1);
+  assert.equal(backend['Policy']?.priority, 1);
 });

@@ -41,8 +41,10 @@ test('HTTPRouteMatchingAcrossRoutes: precedence spans Routes whose hostnames mat
       hostnames: ['example.com', 'example.net'],
       rules: [rule('infra-backend-v1', [prefix('/'), { headers: [header('version', 'one')] }])],
     }),
+    // Upstream's manifest: both Routes name example.com, so path precedence spans them. (Hostname
+    // specificity comes first: a `*.com` Route here would lose every request to example.com's `/`.)
     routeDoc('matching-part2', {
-      hostnames: ['*.com'],
+      hostnames: ['example.com'],
       rules: [rule('infra-backend-v2', [prefix('/v2'), { headers: [header('version', 'two')] }])],
     }),
   ]);
@@ -52,7 +54,7 @@ test('HTTPRouteMatchingAcrossRoutes: precedence spans Routes whose hostnames mat
     [req('/example', { host: 'example.net' }), 'infra-backend-v1'],
     [req('/example', { host: 'example.com', headers: { Version: 'one' } }), 'infra-backend-v1'],
     [req('/v2', { host: 'example.com' }), 'infra-backend-v2'],
-    // v2 matches are limited to *.com
+    // v2 matches are limited to example.com
     [req('/v2', { host: 'example.net' }), 'infra-backend-v1'],
     [req('/v2/example', { host: 'example.com' }), 'infra-backend-v2'],
     [req('/', { host: 'example.com', headers: { Version: 'two' } }), 'infra-backend-v2'],
@@ -237,7 +239,7 @@ test('ties across Routes: oldest creationTimestamp, then namespace/name, then ru
   assert.equal(byName.match(req('/'))?.ruleIndex, 1);
 });
 
-test('hostnames: exact beats wildcard on a tie; wildcard spans labels; port, case and dot ignored', () => {
+test('hostnames: exact beats wildcard beats catch-all before paths; wildcard spans labels; port, case and dot ignored', () => {
   const table = tableOf([
     routeDoc('exact', { hostnames: ['a.example.com'], rules: [rule('infra-backend-v1')] }),
     routeDoc('wild', { hostnames: ['*.example.com'], rules: [rule('infra-backend-v2')] }),
@@ -249,7 +251,8 @@ test('hostnames: exact beats wildcard on a tie; wildcard spans labels; port, cas
     [req('/', { host: 'b.example.com' }), 'infra-backend-v2'],
     [req('/', { host: 'x.y.example.com' }), 'infra-backend-v2'],
     [req('/', { host: 'example.com' }), '404'],
-    [req('/fallback', { host: 'a.example.com' }), 'infra-backend-v3'],
+    // The exact host's `/` is tried before the catch-all's longer `/fallback` (issue #21).
+    [req('/fallback', { host: 'a.example.com' }), 'infra-backend-v1'],
     [req('/fallback', { host: 'other.org' }), 'infra-backend-v3'],
     [req('/', { host: '[::1]:8080' }), '404'],
   ]);
