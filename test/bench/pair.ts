@@ -79,13 +79,17 @@ async function main(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       const [base, next] = await wrkConcurrently(targets, DURATION);
       const ratio = next!.rps / base!.rps;
-      ratios.push(ratio);
+      // A wrk output without a rate (NaN) would make the median meaningless: the round is left out.
+      const readable = Number.isFinite(ratio) && ratio > 0;
+      if (readable) ratios.push(ratio);
       console.log(
-        `round ${round}: base ${Math.round(base!.rps)} req/s, new ${Math.round(next!.rps)} req/s, new/base ${ratio.toFixed(3)}`,
+        `round ${round}: base ${Math.round(base!.rps)} req/s, new ${Math.round(next!.rps)} req/s, new/base ${ratio.toFixed(3)}` +
+          (readable ? '' : ' (unreadable: left out of the median)'),
       );
     }
+    const leftOut = ROUNDS - ratios.length;
     console.log(
-      `\nthis build / ${String(args.base)}, sharing core 0, ${ROUNDS} × ${DURATION}s: median ${median(ratios).toFixed(3)} (rounds ${ratios.map((r) => r.toFixed(3)).join(', ')})`,
+      `\nthis build / ${String(args.base)}, sharing core 0, ${ROUNDS} × ${DURATION}s: median ${median(ratios).toFixed(3)} (rounds ${ratios.map((r) => r.toFixed(3)).join(', ')}${leftOut > 0 ? `; ${leftOut} unreadable, left out` : ''})`,
     );
   } finally {
     await Promise.all([...proxies, origin].map((child) => stop(child)));
