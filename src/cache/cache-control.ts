@@ -27,7 +27,20 @@ export interface ResponseDirectives {
   readonly mustRevalidate: boolean;
   readonly proxyRevalidate: boolean;
   readonly mustUnderstand: boolean;
+  /**
+   * The field the directives came from: a targeted field (RFC 9213) when one applied, in which case
+   * Cache-Control and Expires are ignored for this cache.
+   */
+  readonly field: ResponsePolicyField;
 }
+
+/**
+ * RFC 9213's target list, most specific first: the field for Portico alone, then the one for every
+ * CDN (what Fastly, Cloudflare and Akamai honour). A cache uses the first of them with a valid,
+ * non-empty value, and only without one does Cache-Control apply.
+ */
+export const TARGETED_CACHE_FIELDS = ['portico-cache-control', 'cdn-cache-control'] as const;
+export type ResponsePolicyField = (typeof TARGETED_CACHE_FIELDS)[number] | 'cache-control';
 
 /** Cache-Control directives of a request (plus `Pragma: no-cache`). Times in seconds. */
 export interface RequestDirectives {
@@ -131,10 +144,26 @@ function deltaDirective(
   return parsed.length === 0 ? undefined : pick(...parsed);
 }
 
-/** Reads the Cache-Control of a response (all lines of the field). */
+/**
+ * Reads the caching policy of a response: its first targeted field (RFC 9213) with directives in it,
+ * else its Cache-Control (all lines of the field). Targeted fields are read with Cache-Control's
+ * syntax, which covers the Dictionary values RFC 9213 gives them (`max-age=60, private`).
+ */
 export function parseResponseCacheControl(headers: HeaderMap): ResponseDirectives {
-  const d = parseDirectives(headerValue(headers, 'cache-control'));
+  let field: ResponsePolicyField = 'cache-control';
+  let d: DirectiveMap | undefined;
+  for (const name of TARGETED_CACHE_FIELDS) {
+    const value = headerValue(headers, name);
+    if (value === undefined) continue;
+    const targeted = parseDirectives(value);
+    if (targeted.size === 0) continue;
+    field = name;
+    d = targeted;
+    break;
+  }
+  d ??= parseDirectives(headerValue(headers, 'cache-control'));
   return {
+    field,
     maxAge: responseFreshness(d, 'max-age'),
     sMaxAge: responseFreshness(d, 's-maxage'),
     staleWhileRevalidate: deltaDirective(d, 'stale-while-revalidate', Math.min),

@@ -113,7 +113,8 @@ export function freshnessLifetime(
   if (d.sMaxAge !== undefined) return { lifetimeMs: d.sMaxAge * 1000, source: 's-maxage' };
   if (d.maxAge !== undefined) return { lifetimeMs: d.maxAge * 1000, source: 'max-age' };
   const now = response.responseTime;
-  const expires = parseExpires(response.headers, now);
+  // RFC 9213 §2.2: with a targeted field in force, Expires is ignored as Cache-Control is.
+  const expires = d.field === 'cache-control' ? parseExpires(response.headers, now) : undefined;
   const date = parseDate(response.headers, now) ?? now;
   if (expires !== undefined) return { lifetimeMs: Math.max(0, expires - date), source: 'expires' };
   if (!HEURISTICALLY_CACHEABLE.has(response.status) && !d.public) return { lifetimeMs: 0, source: 'none' };

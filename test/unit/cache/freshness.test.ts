@@ -76,6 +76,32 @@ const cases: Case[] = [
     expect: { lifetime: 5, source: 'max-age' },
   },
   { name: 'nothing to go on: not stored', headers: {}, expect: { notStored: 'no-freshness' } },
+  // RFC 9213 (issue 22, point 8): the first targeted field with directives decides, alone.
+  {
+    name: 'CDN-Cache-Control wins over Cache-Control (its no-store included)',
+    headers: { 'cache-control': 'no-store', 'cdn-cache-control': 'max-age=600' },
+    expect: { lifetime: 600, source: 'max-age' },
+  },
+  {
+    name: 'Portico-Cache-Control wins over CDN-Cache-Control',
+    headers: { 'cdn-cache-control': 'max-age=600', 'portico-cache-control': 'max-age=30' },
+    expect: { lifetime: 30, source: 'max-age' },
+  },
+  {
+    name: 'a targeted no-store wins over a Cache-Control that allows storing',
+    headers: { 'cache-control': 'public, max-age=600', 'cdn-cache-control': 'no-store' },
+    expect: { notStored: 'no-store' },
+  },
+  {
+    name: 'with a targeted field in force, Expires counts for nothing',
+    headers: { 'cdn-cache-control': 'must-revalidate', expires: httpDate(T0 + 300_000) },
+    expect: { notStored: 'no-freshness' },
+  },
+  {
+    name: 'an empty targeted field is no targeted field: Cache-Control applies',
+    headers: { 'cdn-cache-control': '', 'cache-control': 'max-age=60' },
+    expect: { lifetime: 60, source: 'max-age' },
+  },
   {
     name: 'max-age=0 with a validator is stored (always revalidated)',
     headers: { 'cache-control': 'max-age=0', etag: '"v1"' },
