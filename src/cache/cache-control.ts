@@ -277,7 +277,13 @@ export function parseDate(headers: HeaderMap, now?: number): number | undefined 
   return parseHttpDate(firstHeaderValue(headers, 'date'), now);
 }
 
-/** Age in seconds; the first line wins, an invalid value counts as absent. */
+/**
+ * Age in seconds. RFC 9111 §5.1: a list-based value is read as its first member (`600, 0` is 600,
+ * not absent, which would make a stale response look fresh); an invalid one is ignored.
+ */
 export function parseAge(headers: HeaderMap): number | undefined {
-  return parseDeltaSeconds(firstHeaderValue(headers, 'age')?.trim());
+  const line = firstHeaderValue(headers, 'age');
+  if (line === undefined) return undefined;
+  const comma = line.indexOf(',');
+  return parseDeltaSeconds((comma === -1 ? line : line.slice(0, comma)).trim());
 }

@@ -118,8 +118,12 @@ void describe('HTTP dates', () => {
     assert.equal(parseExpires({ expires: 'Sun, 06 Nov 1994 08:49:37 GMT' }), expected);
   });
 
-  void test('Age: first line wins, invalid is ignored', () => {
+  // RFC 9111 §5.1: a list-based Age is read as its first member; an invalid one is ignored.
+  void test('Age: the first member of the first line wins, invalid is ignored', () => {
     assert.equal(parseAge({ age: ['30', '40'] }), 30);
+    assert.equal(parseAge({ age: '600, 0' }), 600);
+    assert.equal(parseAge({ age: ' 7 ,8' }), 7);
+    assert.equal(parseAge({ age: 'old, 0' }), undefined);
     assert.equal(parseAge({ age: '-1' }), undefined);
     assert.equal(parseAge({}), undefined);
   });
