@@ -6,10 +6,15 @@
  * Layout on a 2-core machine: the origin (nginx, one worker) and wrk share core 1; each proxy under test
  * gets core 0 to itself, one at a time. Rounds interleave the candidates so drift hits all of them alike.
  * `node-hello` is no proxy: Node's HTTP server answering by itself, the floor under any Node proxy.
+ * Two pairs measure what users deploy: `portico-ingress` is `portico serve` from dist/ with one Route
+ * (the gateway's routing, its access log off) and `nginx` beside it; `portico-ingress-log` and
+ * `nginx-log` both write their access logs to a file (Portico's JSON lines, nginx's `combined`, as
+ * distributions ship it). The deployed pair, both with logs, is the headline; the framework's fixed
+ * peer (`portico`) is the lab figure.
  * Needs nginx and wrk (Debian: `apt-get install nginx-light wrk`).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, openSync, writeFileSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,20 +76,92 @@ http { access_log off; keepalive_requests 1000000;
   return file;
 }
 
+/** `command` on `core`; its stdout goes to `stdoutFile` when given (an access log), else nowhere. */
 export function pinned(
   core: number,
   command: string,
   argv: string[],
   env: Record<string, string> = {},
+  stdoutFile?: string,
 ): ChildProcess {
   return spawn('taskset', ['-c', String(core), command, ...argv], {
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', stdoutFile === undefined ? 'ignore' : openSync(stdoutFile, 'a'), 'inherit'],
   });
+}
+
+/** nginx as the proxy, one worker, keep-alive to the origin; `log` writes the combined access log to a file. */
+function nginxProxy(name: string, log: boolean): Candidate {
+  const accessLog = log ? `access_log ${join(work, `${name}-access.log`)} combined;` : '';
+  return {
+    name,
+    start: (port) => ({
+      port,
+      process: pinned(0, 'nginx', [
+        '-c',
+        nginxConfig(
+          name,
+          port,
+          `upstream origin { server 127.0.0.1:${ORIGIN_PORT}; keepalive 64; }
+           server { listen 127.0.0.1:PORT; ${accessLog} location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
+        ),
+      ]),
+    }),
+  };
+}
+
+/** `portico serve` of one Backend and one Route to the origin (what the file source builds from YAML). */
+const INGRESS_CONFIG = `apiVersion: portico.dev/v1alpha1
+kind: Backend
+metadata: { name: origin }
+spec:
+  endpoints: [{ address: 127.0.0.1, port: ${ORIGIN_PORT} }]
+---
+apiVersion: portico.dev/v1alpha1
+kind: Route
+metadata: { name: all }
+spec:
+  rules:
+    - backendRefs: [{ name: origin }]
+`;
+
+/** The ingress path as users run it: `portico serve` from dist/, one worker; `log`: its access log to a file. */
+function porticoIngress(name: string, log: boolean): Candidate {
+  return {
+    name,
+    start: (port) => {
+      const dir = join(work, 'ingress-config');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'route.yaml'), INGRESS_CONFIG);
+      const argv = [
+        join(here, '../../dist/cli/main.js'),
+        'serve',
+        '-f',
+        dir,
+        '--listen',
+        `127.0.0.1:${port}`,
+      ];
+      argv.push('--admin', `127.0.0.1:${port + 1000}`, '--workers', '1', '--access-log', String(log));
+      return {
+        port,
+        adminPort: port + 1000,
+        process: pinned(0, node, argv, {}, join(work, `${name}-stdout.log`)),
+      };
+    },
+  };
 }
 
 /** Node's server answering by itself (no upstream): not a peer, the floor under any Node proxy. */
 const NODE_FLOOR = 'node-hello';
+/** Candidates that are not other Node proxies: the anchors, Portico itself, the floor. */
+const NOT_NODE_PEERS: ReadonlySet<string> = new Set([
+  'nginx',
+  'nginx-log',
+  'portico',
+  'portico-ingress',
+  'portico-ingress-log',
+  NODE_FLOOR,
+]);
 
 /** One of node-peers.ts's servers, on core 0 like every candidate. */
 function nodePeer(name: string): Candidate {
@@ -103,21 +180,10 @@ function nodePeer(name: string): Candidate {
 }
 
 const candidates: Candidate[] = [
-  {
-    name: 'nginx',
-    start: (port) => ({
-      port,
-      process: pinned(0, 'nginx', [
-        '-c',
-        nginxConfig(
-          'proxy',
-          port,
-          `upstream origin { server 127.0.0.1:${ORIGIN_PORT}; keepalive 64; }
-           server { listen 127.0.0.1:PORT; location / { proxy_pass http://origin; proxy_http_version 1.1; proxy_set_header Connection ""; } }`,
-        ),
-      ]),
-    }),
-  },
+  nginxProxy('nginx', false),
+  nginxProxy('nginx-log', true),
+  porticoIngress('portico-ingress', false),
+  porticoIngress('portico-ingress-log', true),
   {
     name: 'portico',
     start: (port) => ({
@@ -360,7 +426,7 @@ function report(samples: Map<string, Sample[]>): void {
     idleRssMb: list.find((s) => s.idleRssMb !== undefined)?.idleRssMb,
   }));
   const portico = summary.find((s) => s.name === 'portico');
-  const peers = summary.filter((s) => !['nginx', 'portico', NODE_FLOOR].includes(s.name));
+  const peers = summary.filter((s) => !NOT_NODE_PEERS.has(s.name));
   const bestPeer = peers.sort((a, b) => b.rps - a.rps)[0];
   console.log(
     `\nsmall GET, ${CONNECTIONS} connections, ${DURATION}s x ${ROUNDS} rounds (medians; ×nginx is the median of per-round ratios), proxy on core 0, origin + wrk on core 1\n`,
@@ -387,28 +453,49 @@ function report(samples: Map<string, Sample[]>): void {
     );
   }
   const ratios: Record<string, number | undefined> = {};
-  const nginxSamples = samples.get('nginx');
-  /** `name`'s throughput and p99 over nginx's, each the median of per-round ratios. */
-  const versusNginx = (name: string): { throughput: number; p99: number } | undefined => {
+  /** `name`'s throughput and p99 over `anchor`'s, each the median of per-round ratios. */
+  const versus = (name: string, anchor: string): { throughput: number; p99: number } | undefined => {
     const own = samples.get(name);
-    if (nginxSamples === undefined || own === undefined) return undefined;
+    const other = samples.get(anchor);
+    if (other === undefined || own === undefined) return undefined;
     return {
       throughput: pairedRatio(
         own.map((s) => s.rps),
-        nginxSamples.map((s) => s.rps),
+        other.map((s) => s.rps),
       ),
       p99: pairedRatio(
         own.map((s) => s.p99Ms),
-        nginxSamples.map((s) => s.p99Ms),
+        other.map((s) => s.p99Ms),
       ),
     };
   };
+  const versusNginx = (name: string): { throughput: number; p99: number } | undefined =>
+    versus(name, 'nginx');
+  const deployed = versus('portico-ingress-log', 'nginx-log');
+  if (deployed !== undefined) {
+    ratios.deployedThroughputVsNginx = deployed.throughput;
+    ratios.deployedP99VsNginx = deployed.p99;
+    console.log(
+      `\ndeployed pair, both with access logs: portico serve (one Route) / nginx: throughput ${deployed.throughput.toFixed(2)}×, p99 ${deployed.p99.toFixed(2)}×`,
+    );
+  }
+  const ingress = versus('portico-ingress', 'nginx');
+  if (ingress !== undefined)
+    console.log(
+      `ingress path, no access logs: portico serve / nginx: throughput ${ingress.throughput.toFixed(2)}×, p99 ${ingress.p99.toFixed(2)}×`,
+    );
+  const porticoLog = versus('portico-ingress-log', 'portico-ingress');
+  const nginxLog = versus('nginx-log', 'nginx');
+  if (porticoLog !== undefined && nginxLog !== undefined)
+    console.log(
+      `what the access log leaves of the throughput: portico ${porticoLog.throughput.toFixed(2)}×, nginx ${nginxLog.throughput.toFixed(2)}×`,
+    );
   const porticoVsNginx = versusNginx('portico');
   if (porticoVsNginx !== undefined) {
     ratios.throughputVsNginx = porticoVsNginx.throughput;
     ratios.p99VsNginx = porticoVsNginx.p99;
     console.log(
-      `\nportico / nginx, median of per-round ratios: throughput ${porticoVsNginx.throughput.toFixed(2)}×, p99 ${porticoVsNginx.p99.toFixed(2)}×`,
+      `framework path (one fixed peer, no log), portico / nginx, median of per-round ratios: throughput ${porticoVsNginx.throughput.toFixed(2)}×, p99 ${porticoVsNginx.p99.toFixed(2)}×`,
     );
   }
   const floorVsNginx = versusNginx(NODE_FLOOR);
