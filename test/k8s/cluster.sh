@@ -54,7 +54,13 @@ cmd_build() {
 
 # ---- start -------------------------------------------------------------------
 make_netns() {
-  if [ -e "/run/netns/$NETNS" ]; then die "network namespace $NETNS exists: stop the cluster that owns it first"; fi
+  if [ -e "/run/netns/$NETNS" ]; then
+    # A run that was killed leaves its namespace behind; one with processes in it belongs to a live cluster.
+    [ -z "$(ip netns pids "$NETNS" 2>/dev/null)" ] || die "network namespace $NETNS is in use: stop the cluster that owns it first"
+    log "removing the stale network namespace $NETNS (no process in it)"
+    ip netns del "$NETNS"
+    ip link del "$HOST_IF" 2>/dev/null || true
+  fi
   ip netns add "$NETNS"
   ip link add "$HOST_IF" type veth peer name "$NODE_IF"
   ip link set "$NODE_IF" netns "$NETNS"
@@ -92,6 +98,8 @@ state = "$sd/containerd/state"
   # The sandbox lacks CAP_SYS_RESOURCE: lowering a process's oom_score_adj fails, and runc says
   # so as "can't get final child's PID from pipe: EOF".
   restrict_oom_score_adj = true
+  # Pod network namespaces under the state dir, not /run/netns: stop removes them with it.
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
