@@ -240,17 +240,22 @@ export class HttpProxyService<CTX> implements ListeningService {
     await this.#pools?.close();
   }
 
-  /** HTTP/2 settings we announce; the header-list bound matches HTTP/1.1's `maxHeaderBytes`. */
-  #h2Settings(): { maxConcurrentStreams: number; maxHeaderListSize: number } {
+  /**
+   * What every HTTP/2 server of this service shares: the settings we announce (the header-list bound
+   * matches HTTP/1.1's `maxHeaderBytes`), and HTTP/1.1's field cap with room for the four request
+   * pseudo-headers (node's own default is 128).
+   */
+  #h2Options(): {
+    settings: { maxConcurrentStreams: number; maxHeaderListSize: number };
+    maxHeaderListPairs: number;
+  } {
     return {
-      maxConcurrentStreams: this.#options.maxConcurrentStreams ?? 128,
-      maxHeaderListSize: this.#limits.maxHeaderBytes,
+      settings: {
+        maxConcurrentStreams: this.#options.maxConcurrentStreams ?? 128,
+        maxHeaderListSize: this.#limits.maxHeaderBytes,
+      },
+      maxHeaderListPairs: this.#limits.maxHeaderFields + 4,
     };
-  }
-
-  /** The same field cap as HTTP/1.1's, and room for the four request pseudo-headers (node's default is 128). */
-  #h2HeaderPairs(): number {
-    return this.#limits.maxHeaderFields + 4;
   }
 
   /** An HTTP/1.1 server with this service's limits, its malformed requests answered, its upgrades proxied. */
@@ -298,8 +303,7 @@ export class HttpProxyService<CTX> implements ListeningService {
       ALPNProtocols: tls.h2 === false ? ['http/1.1'] : ['h2', 'http/1.1'],
       SNICallback: serving.SNICallback,
       ticketKeys: this.#ticketKeys,
-      settings: this.#h2Settings(),
-      maxHeaderListPairs: this.#h2HeaderPairs(),
+      ...this.#h2Options(),
       // node's default is 120 s; a handshake is part of getting a request's head, as in nginx.
       handshakeTimeout: this.#limits.headersTimeoutMs,
     });
@@ -322,9 +326,7 @@ export class HttpProxyService<CTX> implements ListeningService {
    * opens with the HTTP/2 preface to an HTTP/2 server that never listens itself.
    */
   #acceptH2c(server: H1Server, handle: RequestListener): void {
-    const h2: Http2Server = process
-      .getBuiltinModule('node:http2')
-      .createServer({ settings: this.#h2Settings(), maxHeaderListPairs: this.#h2HeaderPairs() });
+    const h2: Http2Server = process.getBuiltinModule('node:http2').createServer(this.#h2Options());
     h2.on('request', handle as unknown as (...args: unknown[]) => void);
     this.#trackSessions(h2);
     server.priorKnowledge = (socket) => h2.emit('connection', socket);
